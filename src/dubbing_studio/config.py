@@ -1,0 +1,126 @@
+"""Settings from the environment (``DUBBING_STUDIO_*``, nested with ``__``) and a ``.env`` file.
+
+Built once by whoever starts the process (app factory, CLI) and passed down; nothing imports
+a global settings object.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WhisperSettings(BaseModel):
+    """faster-whisper: ``base`` and ``tiny.en`` ship in registry wheels; other names load from
+    the model hub or a local folder."""
+
+    model: str = Field("base", description="'base', 'tiny.en', a hub model name or a local path.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type.")
+    cpu_threads: int = Field(2, description="Threads per transcription.")
+    beam_size: int = Field(5, description="Beam width; 1 is greedy and about 30% faster.")
+    vad: bool = Field(True, description="Skip non-speech with the bundled Silero VAD.")
+    download_root: Path | None = Field(None, description="Where hub models are cached.")
+
+
+class PiperSettings(BaseModel):
+    """Piper voices: the bundled en_US joe voice plus any ``.onnx`` voices in ``voices_dir``."""
+
+    voices_dir: Path | None = Field(None, description="Folder of extra Piper .onnx voices.")
+
+
+class KokoroSettings(BaseModel):
+    cache_dir: Path | None = Field(
+        None, description="Where the Kokoro ONNX model is assembled (default: data dir)."
+    )
+
+
+class EspeakSettings(BaseModel):
+    binary: str = Field("espeak-ng", description="The espeak-ng program.")
+
+
+class ApertiumSettings(BaseModel):
+    binary: str = Field("apertium", description="The apertium program.")
+    modes_dir: Path = Field(
+        Path("/usr/share/apertium/modes"), description="Where installed pairs' modes live."
+    )
+    timeout_s: float = Field(120.0, description="Longest one batch may take.")
+
+
+class OpenAISettings(BaseModel):
+    """Models used when an OpenAI key or an OpenAI-compatible base URL is configured."""
+
+    transcribe_model: str = "gpt-4o-transcribe"
+    timestamped_transcribe_model: str = Field(
+        "whisper-1", description="Used when segment timestamps are needed (verbose_json)."
+    )
+    chat_model: str = "gpt-5.1"
+    tts_model: str = "gpt-4o-mini-tts"
+    refine_transcripts: bool = Field(False, description="Polish transcripts with the chat model.")
+    voice_director: bool = Field(True, description="Write delivery instructions for gpt-4o-mini-tts.")
+    timeout_s: float = 120.0
+    max_retries: int = 2
+    max_output_tokens: int = 8192
+
+
+class EngineDefaults(BaseModel):
+    """Which engine serves each capability; ``auto`` means OpenAI when configured, else local."""
+
+    transcriber: str = "auto"
+    translator: str = "auto"
+    synthesizer: str = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DUBBING_STUDIO_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = Field(Path("data"), description="Projects, artifacts and the database.")
+    temp_dir: Path = Field(
+        Path(tempfile.gettempdir()) / "dubbing-studio",
+        description="Uploads in flight; emptied of stale files at start-up.",
+    )
+    max_upload_mb: int = Field(2048, description="Largest upload, counted while streaming.")
+    max_duration_s: float = Field(4 * 3600.0, description="Longest media accepted, by header.")
+    max_text_chars: int = Field(50_000, description="Longest text for translate/tts.")
+    cors_origins: list[str] = ["http://localhost:3000", "http://localhost:8501"]
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="If set, requests must send one as a Bearer token."
+    )
+    model_idle_ttl_s: float = Field(600.0, description="Unload a model idle this long.")
+    engine_concurrency: int = Field(1, description="Inferences at once per engine.")
+    log_level: str = "info"
+
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "DUBBING_STUDIO_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "DUBBING_STUDIO_OPENAI_BASE_URL")
+    )
+
+    engines: EngineDefaults = EngineDefaults()
+    whisper: WhisperSettings = WhisperSettings()
+    piper: PiperSettings = PiperSettings()
+    kokoro: KokoroSettings = KokoroSettings()
+    espeak: EspeakSettings = EspeakSettings()
+    apertium: ApertiumSettings = ApertiumSettings()
+    openai: OpenAISettings = OpenAISettings()
+
+    @property
+    def openai_configured(self) -> bool:
+        """A key, or a base URL of a compatible server that may need none."""
+        return self.openai_api_key is not None or bool(self.openai_base_url)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024

@@ -1,0 +1,1 @@
+"""Engines by capability: one Protocol each, implementations registered by name."""

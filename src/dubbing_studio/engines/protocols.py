@@ -1,0 +1,97 @@
+"""One Protocol per engine capability. Callers never know which engine they hold.
+
+Engine methods are synchronous and CPU-bound; services run them off the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from dubbing_studio.domain.speech import Glossary, Speech, Transcription, Voice
+
+
+class Capability(StrEnum):
+    TRANSCRIBE = "transcribe"
+    TRANSLATE = "translate"
+    SYNTHESIZE = "synthesize"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeOptions:
+    """What a caller may ask of a transcriber; engines ignore what they cannot honour."""
+
+    language: str | None = None
+    task: str = "transcribe"  # or "translate": speech in any language to English text
+    word_timestamps: bool = True
+    vad: bool = True
+    prompt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisOptions:
+    """``rate`` is a speaking-rate multiplier: 1.0 natural, 1.2 is 20% faster."""
+
+    voice: str | None = None
+    language: str | None = None
+    rate: float = 1.0
+    instructions: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """What ``GET /api/v1/engines`` says about one engine."""
+
+    name: str
+    capability: Capability
+    description: str
+    available: bool
+    reason: str | None = None
+    languages: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] = ()
+    voices: tuple[Voice, ...] = ()
+    models: tuple[str, ...] = ()
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    name: str
+
+    def transcribe(self, audio: Path, options: TranscribeOptions) -> Transcription:
+        """Recognise speech in a local media file."""
+        ...
+
+
+@runtime_checkable
+class Translator(Protocol):
+    name: str
+
+    def translate(
+        self,
+        texts: list[str],
+        source: str,
+        target: str,
+        glossary: Glossary | None = None,
+    ) -> list[str]:
+        """Translate a whole batch in one go; the result lines up with ``texts``."""
+        ...
+
+    def supports(self, source: str, target: str) -> bool:
+        """Whether this engine can translate between the two language codes."""
+        ...
+
+
+@runtime_checkable
+class Synthesizer(Protocol):
+    name: str
+
+    def synthesize(self, text: str, options: SynthesisOptions) -> Speech:
+        """Speak ``text``; long text is split and synthesized in bounded chunks."""
+        ...
+
+    def voices(self) -> list[Voice]:
+        """Voices this engine offers here."""
+        ...
