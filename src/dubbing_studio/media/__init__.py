@@ -1,0 +1,57 @@
+"""The one module that reads and writes media: untrusted input goes through ``open_input``.
+
+- ``sniff``: is this upload audio/video at all (by magic bytes)?
+- ``probe``: duration and streams from the header, capped before anything is decoded.
+- ``decode_audio``: float32 PCM at any rate, mono, stereo or one channel.
+- ``encode_audio`` / ``write_audio`` / ``StreamingEncoder``: mp3, opus, aac, flac, wav, pcm, m4a.
+- ``resample``, ``time_stretch``, ``loudness``, ``normalize_loudness``: for fitting and
+  mixing dubbed speech.
+- ``mux_dub``: the dub (and subtitles) into a copy of the input video.
+- ``speech_video``: a test-pattern video carrying a speech recording (demo and tests).
+"""
+
+from dubbing_studio.media.decode import Channels, decode_audio
+from dubbing_studio.media.dsp import loudness, normalize_loudness, resample, time_stretch
+from dubbing_studio.media.encode import (
+    AUDIO_FORMATS,
+    STREAMING_FORMATS,
+    StreamingEncoder,
+    content_type,
+    encode_audio,
+    extension,
+    write_audio,
+)
+from dubbing_studio.media.files import temp_path
+from dubbing_studio.media.mux import mux_dub
+from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
+from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
+from dubbing_studio.media.source import ALLOWED_DEMUXERS, FORMAT_WHITELIST, open_input
+from dubbing_studio.media.testpattern import speech_video
+
+__all__ = [
+    "ALLOWED_DEMUXERS",
+    "AUDIO_FORMATS",
+    "FORMAT_WHITELIST",
+    "SNIFF_BYTES",
+    "STREAMING_FORMATS",
+    "AudioStreamInfo",
+    "Channels",
+    "MediaInfo",
+    "StreamingEncoder",
+    "VideoStreamInfo",
+    "content_type",
+    "decode_audio",
+    "encode_audio",
+    "extension",
+    "loudness",
+    "mux_dub",
+    "normalize_loudness",
+    "open_input",
+    "probe",
+    "resample",
+    "sniff",
+    "speech_video",
+    "temp_path",
+    "time_stretch",
+    "write_audio",
+]

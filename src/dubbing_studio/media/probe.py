@@ -1,0 +1,149 @@
+"""What a media file holds, read from its header: checked before anything is decoded."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import av
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.video.stream import VideoStream
+
+from dubbing_studio.domain.errors import UndecodableMedia, UnsupportedMedia, UploadTooLarge
+from dubbing_studio.media.source import open_input
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStreamInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStreamInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """The container (FFmpeg demuxer name), its length in seconds and its main streams."""
+
+    format_name: str
+    duration: float
+    audio: AudioStreamInfo | None
+    video: VideoStreamInfo | None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None
+
+    @property
+    def has_video(self) -> bool:
+        return self.video is not None
+
+
+def probe(
+    path: str | os.PathLike[str],
+    *,
+    max_duration_s: float | None = None,
+    require_audio: bool = True,
+) -> MediaInfo:
+    """Describe a local media file without decoding it.
+
+    The duration comes from the header; only when the header has none (e.g. live-recorded
+    WebM) are packet timestamps read, still without decoding. Raises ``UploadTooLarge`` over
+    ``max_duration_s``, ``UnsupportedMedia`` without an audio track (unless
+    ``require_audio=False``), and the errors of ``open_input``.
+    """
+    with open_input(path) as container:
+        audio = audio_stream(container) if require_audio else _best_audio(container)
+        video = container.streams.best("video")
+        duration = header_duration(container)
+        if duration is None:
+            duration = _scan_duration(container, max_duration_s)
+        check_duration(duration, max_duration_s)
+        return MediaInfo(
+            format_name=container.format.name,
+            duration=duration,
+            audio=_audio_info(audio) if audio else None,
+            video=_video_info(video) if isinstance(video, VideoStream) else None,
+        )
+
+
+def audio_stream(container: InputContainer) -> AudioStream:
+    """The main audio stream (FFmpeg's pick when there are several); refuses silent files."""
+    stream = _best_audio(container)
+    if stream is None:
+        raise UnsupportedMedia("The file has no audio track.")
+    return stream
+
+
+def _best_audio(container: InputContainer) -> AudioStream | None:
+    stream = container.streams.best("audio")
+    return stream if isinstance(stream, AudioStream) else None
+
+
+def header_duration(container: InputContainer) -> float | None:
+    """Seconds, as the container header (or FFmpeg's estimate from it) states; None if unknown."""
+    if container.duration and container.duration > 0:
+        return container.duration / av.time_base
+    lengths = [
+        float(s.duration * s.time_base)
+        for s in container.streams
+        if s.duration and s.duration > 0 and s.time_base
+    ]
+    return max(lengths, default=None)
+
+
+def check_duration(duration: float, max_duration_s: float | None) -> None:
+    """Refuse media longer than the cap with a message in hours, minutes and seconds."""
+    if max_duration_s is not None and duration > max_duration_s:
+        raise UploadTooLarge(
+            f"The media lasts {_clock(duration)}; the longest accepted is "
+            f"{_clock(max_duration_s)} (h:mm:ss)."
+        )
+
+
+def _scan_duration(container: InputContainer, max_duration_s: float | None) -> float:
+    """End time of the last packet, read packet by packet; stops early past the cap."""
+    end = 0.0
+    try:
+        for packet in container.demux():
+            if packet.pts is None or packet.time_base is None:
+                continue
+            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+            check_duration(end, max_duration_s)
+    except av.FFmpegError as e:
+        raise UndecodableMedia("The file is corrupt: its packets cannot be read.") from e
+    if end <= 0:
+        raise UndecodableMedia("The file's duration cannot be determined.")
+    return end
+
+
+def _audio_info(stream: AudioStream) -> AudioStreamInfo:
+    ctx = stream.codec_context
+    return AudioStreamInfo(
+        codec=ctx.codec.canonical_name, sample_rate=ctx.sample_rate, channels=ctx.channels
+    )
+
+
+def _video_info(stream: VideoStream) -> VideoStreamInfo:
+    ctx = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate
+    return VideoStreamInfo(
+        codec=ctx.codec.canonical_name,
+        width=ctx.width,
+        height=ctx.height,
+        fps=float(rate) if rate else None,
+    )
+
+
+def _clock(seconds: float) -> str:
+    whole = math.ceil(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
