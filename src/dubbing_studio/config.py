@@ -59,7 +59,9 @@ class OpenAISettings(BaseModel):
     chat_model: str = "gpt-5.1"
     tts_model: str = "gpt-4o-mini-tts"
     refine_transcripts: bool = Field(False, description="Polish transcripts with the chat model.")
-    voice_director: bool = Field(True, description="Write delivery instructions for gpt-4o-mini-tts.")
+    voice_director: bool = Field(
+        True, description="Write delivery instructions for gpt-4o-mini-tts."
+    )
     timeout_s: float = 120.0
     max_retries: int = 2
     max_output_tokens: int = 8192
@@ -92,7 +94,6 @@ class Settings(BaseSettings):
     )
     max_upload_mb: int = Field(2048, description="Largest upload, counted while streaming.")
     max_duration_s: float = Field(4 * 3600.0, description="Longest media accepted, by header.")
-    max_text_chars: int = Field(50_000, description="Longest text for translate/tts.")
     cors_origins: list[str] = ["http://localhost:3000", "http://localhost:8501"]
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="If set, requests must send one as a Bearer token."

@@ -38,6 +38,7 @@ class SynthesisOptions:
     language: str | None = None
     rate: float = 1.0
     instructions: str | None = None
+    model: str | None = None  # engines with several models (OpenAI: tts-1, gpt-4o-mini-tts)
 
 
 @dataclass(frozen=True, slots=True)

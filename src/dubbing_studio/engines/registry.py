@@ -6,9 +6,9 @@ builds them all up front and can report on every one, usable or not, with the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from dubbing_studio.domain.errors import EngineUnavailable, NotFound
 from dubbing_studio.engines.protocols import (
@@ -41,7 +41,7 @@ class Registration:
 class EngineRegistry:
     """Holds engine instances by (capability, name) and resolves the default for each."""
 
-    def __init__(self, defaults: dict[Capability, str | Callable[[], str]] | None = None) -> None:
+    def __init__(self, defaults: dict[Capability, str] | None = None) -> None:
         self._engines: dict[tuple[Capability, str], Engine] = {}
         self._defaults = defaults or {}
 
@@ -65,7 +65,7 @@ class EngineRegistry:
             if not names:
                 raise EngineUnavailable(f"No {capability.value} engine is registered.")
             return names[0]
-        return default() if callable(default) else default
+        return default
 
     def get(self, capability: Capability, name: str | None = None) -> Engine:
         """The named (or default) engine, if it can run here; else a 404 or 503 error."""

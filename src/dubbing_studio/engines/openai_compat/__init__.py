@@ -1,0 +1,35 @@
+"""Engines backed by OpenAI or any OpenAI-compatible server (llama.cpp, vLLM, Ollama, ...).
+
+They are always registered, so ``GET /engines`` can say why they are unavailable; they share
+one connection, and the translator doubles as transcript refiner and voice director.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from dubbing_studio.config import Settings
+from dubbing_studio.engines.openai_compat.client import OpenAIConnection
+from dubbing_studio.engines.openai_compat.synthesizer import OpenAISynthesizer
+from dubbing_studio.engines.openai_compat.transcriber import OpenAITranscriber
+from dubbing_studio.engines.openai_compat.translator import OpenAITranslator
+from dubbing_studio.engines.protocols import Capability
+from dubbing_studio.engines.registry import EngineRegistry
+
+__all__ = [
+    "OpenAIConnection",
+    "OpenAISynthesizer",
+    "OpenAITranscriber",
+    "OpenAITranslator",
+    "register_openai_engines",
+]
+
+
+def register_openai_engines(
+    registry: EngineRegistry, settings: Settings, *, http_client: httpx.Client | None = None
+) -> None:
+    connection = OpenAIConnection(settings, http_client=http_client)
+    translator = OpenAITranslator(connection)
+    registry.register(Capability.TRANSLATE, translator)
+    registry.register(Capability.TRANSCRIBE, OpenAITranscriber(connection, refiner=translator))
+    registry.register(Capability.SYNTHESIZE, OpenAISynthesizer(connection, director=translator))

@@ -1,0 +1,168 @@
+"""One OpenAI client per process, the chat call every engine shares, and the one place where
+the SDK's exceptions become the studio's errors.
+
+The same code talks to api.openai.com and to OpenAI-compatible servers (llama.cpp, vLLM,
+Ollama, the studio itself); where they differ (the name of the output-token limit, voices) it
+is decided here from the base URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import openai
+from openai import omit
+
+from dubbing_studio.config import Settings
+from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable, InvalidInput
+
+log = logging.getLogger(__name__)
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+NO_KEY_PLACEHOLDER = "not-needed"
+NOT_CONFIGURED = "set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)"
+
+
+class UpstreamFailed(EngineFailed):
+    """The OpenAI(-compatible) server could not be reached or answered with an error."""
+
+    status_code = 502
+    error_code = "upstream_error"
+
+
+class UpstreamTimeout(EngineFailed):
+    """The server did not answer within ``openai.timeout_s`` (after the SDK's retries)."""
+
+    status_code = 504
+    error_code = "upstream_timeout"
+
+
+class UpstreamRateLimited(EngineFailed):
+    """The server refused for now because of its rate limits; trying later can work."""
+
+    status_code = 429
+    error_code = "upstream_rate_limited"
+
+
+@contextmanager
+def upstream_errors(action: str) -> Iterator[None]:
+    """Turn an SDK exception raised by ``action`` (e.g. "translation") into a studio error."""
+    try:
+        yield
+    except openai.APITimeoutError as exc:  # before APIConnectionError, its base class
+        raise UpstreamTimeout(f"OpenAI {action} timed out.") from exc
+    except openai.APIConnectionError as exc:
+        raise UpstreamFailed(f"OpenAI {action} failed: cannot reach the server.") from exc
+    except openai.AuthenticationError as exc:
+        raise EngineUnavailable("OpenAI rejected the API key; set OPENAI_API_KEY.") from exc
+    except openai.RateLimitError as exc:
+        if exc.code == "insufficient_quota":
+            raise EngineUnavailable(f"OpenAI {action} refused: {_message(exc)}") from exc
+        raise UpstreamRateLimited(f"OpenAI {action} was rate limited: {_message(exc)}") from exc
+    except openai.BadRequestError as exc:
+        raise InvalidInput(f"OpenAI {action} refused the request: {_message(exc)}") from exc
+    except openai.APIStatusError as exc:
+        raise UpstreamFailed(
+            f"OpenAI {action} failed with HTTP {exc.status_code}: {_message(exc)}"
+        ) from exc
+    except openai.APIError as exc:
+        raise UpstreamFailed(f"OpenAI {action} failed: {_message(exc)}") from exc
+
+
+def _message(exc: openai.APIError) -> str:
+    """The server's own message (``error.message``), not the SDK's dump of the whole body."""
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return exc.message
+
+
+class OpenAIConnection:
+    """The configured server: builds the SDK client on first use and runs chat completions.
+
+    ``http_client`` lets tests put an ``httpx.MockTransport`` (or event hooks) underneath.
+    """
+
+    def __init__(self, settings: Settings, *, http_client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.base_url = (settings.openai_base_url or OPENAI_BASE_URL).rstrip("/")
+        self.is_openai = httpx.URL(self.base_url).host.endswith("openai.com")
+        self._http_client = http_client
+        self._client: openai.OpenAI | None = None
+        self._lock = threading.Lock()
+        # OpenAI's newer (reasoning) models reject ``max_tokens``; llama.cpp's server ignores
+        # ``max_completion_tokens`` and would generate until its context is full.
+        self._send_max_tokens = not self.is_openai
+
+    @property
+    def configured(self) -> bool:
+        return self.settings.openai_configured
+
+    @property
+    def client(self) -> openai.OpenAI:
+        """The SDK client; ``EngineUnavailable`` when neither key nor base URL is set."""
+        if not self.configured:
+            raise EngineUnavailable(f"OpenAI is not configured: {NOT_CONFIGURED}.")
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
+
+    def _build(self) -> openai.OpenAI:
+        key = self.settings.openai_api_key
+        cfg = self.settings.openai
+        log.info("OpenAI client for %s (key %s)", self.base_url, "set" if key else "not set")
+        return openai.OpenAI(
+            api_key=key.get_secret_value() if key else NO_KEY_PLACEHOLDER,
+            base_url=self.base_url,
+            timeout=cfg.timeout_s,
+            max_retries=cfg.max_retries,
+            http_client=self._http_client,  # type: ignore[arg-type]  # legacy httpx accepted
+        )
+
+    def chat(
+        self,
+        system: str,
+        user: str,
+        *,
+        json_mode: bool = False,
+        action: str = "chat",
+    ) -> str:
+        """One chat completion with the configured model; the reply text ('' if none).
+
+        The output-token limit (``max_output_tokens``) is always sent. Its parameter's name
+        is chosen by server, and switched for good if the server rejects it by name.
+        """
+        try:
+            return self._complete(system, user, json_mode=json_mode, action=action)
+        except InvalidInput as exc:
+            rejected = "max_tokens" if self._send_max_tokens else "max_completion_tokens"
+            if rejected not in exc.detail:
+                raise
+            self._send_max_tokens = not self._send_max_tokens
+            log.info("%s rejected %s; switching to the other name", self.base_url, rejected)
+            return self._complete(system, user, json_mode=json_mode, action=action)
+
+    def _complete(self, system: str, user: str, *, json_mode: bool, action: str) -> str:
+        limit = self.settings.openai.max_output_tokens
+        with upstream_errors(action):
+            response = self.client.chat.completions.create(
+                model=self.settings.openai.chat_model,
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                ],
+                response_format={"type": "json_object"} if json_mode else omit,
+                max_tokens=limit if self._send_max_tokens else omit,
+                max_completion_tokens=omit if self._send_max_tokens else limit,
+            )
+        if not response.choices:
+            raise UpstreamFailed(f"OpenAI {action} returned no choices.")
+        choice = response.choices[0]
+        if choice.finish_reason == "length":
+            log.warning("%s reply was cut at %d tokens", action, limit)
+        return choice.message.content or ""

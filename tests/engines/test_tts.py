@@ -1,0 +1,247 @@
+"""Local synthesizers, checked by ear: Whisper base transcribes what they say."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dubbing_studio.config import EspeakSettings, KokoroSettings, PiperSettings
+from dubbing_studio.domain.errors import InvalidInput, NotFound, UnsupportedLanguage
+from dubbing_studio.domain.speech import FloatAudio, Speech
+from dubbing_studio.engines.local.espeak import EspeakSynthesizer
+from dubbing_studio.engines.local.kokoro import KokoroSynthesizer
+from dubbing_studio.engines.local.piper import BUNDLED_VOICE, PiperSynthesizer
+from dubbing_studio.engines.protocols import SynthesisOptions
+from dubbing_studio.engines.text import DEFAULT_MAX_CHARS
+from tests.metrics import word_error_rate
+
+BackTranscriber = Callable[[Speech, str], str]
+
+SENTENCE = "The weather is nice today, so we are going for a long walk in the park."
+LONG_TEXT = """\
+Every morning the baker opens his shop before the sun comes up. He mixes flour, water and salt,
+and he waits for the dough to rise while the street is still quiet.
+
+By seven o'clock the first customers arrive. Some want fresh bread for breakfast, others buy
+cakes for a birthday party, and a few simply come to talk about the weather.
+
+In the afternoon the shop is calm again. The baker cleans the ovens, writes his orders for the
+next day and counts the coins in the drawer. Then he walks home along the river, tired but happy.
+"""
+
+
+@pytest.fixture(scope="module")
+def piper() -> PiperSynthesizer:
+    return PiperSynthesizer(PiperSettings(), idle_ttl_s=3600)
+
+
+@pytest.fixture(scope="module")
+def kokoro(models_dir: Path) -> KokoroSynthesizer:
+    return KokoroSynthesizer(KokoroSettings(cache_dir=models_dir / "kokoro"), models_dir, 3600)
+
+
+@pytest.fixture(scope="module")
+def espeak() -> EspeakSynthesizer:
+    return EspeakSynthesizer(EspeakSettings())
+
+
+def _assert_clean_mono(speech: Speech, sample_rate: int) -> None:
+    assert speech.sample_rate == sample_rate
+    assert speech.samples.dtype == np.float32 and speech.samples.ndim == 1
+    assert np.abs(speech.samples).max() <= 1.0
+    assert speech.duration > 0.5
+
+
+def _pitch_hz(samples: FloatAudio, sample_rate: int) -> float:
+    """Median pitch of the loud 40 ms frames, by autocorrelation (60-400 Hz)."""
+    frame = int(0.04 * sample_rate)
+    low, high = sample_rate // 400, sample_rate // 60
+    pitches = []
+    for start in range(0, len(samples) - frame, frame):
+        window = samples[start : start + frame].astype(np.float64)
+        if np.sqrt(np.mean(window**2)) < 0.05:
+            continue
+        correlation = np.correlate(window, window, "full")[frame - 1 :]
+        pitches.append(sample_rate / (low + int(np.argmax(correlation[low:high]))))
+    return float(np.median(pitches))
+
+
+# --- Piper -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_piper_is_understood(piper: PiperSynthesizer, back_transcribe: BackTranscriber) -> None:
+    speech = piper.synthesize(SENTENCE, SynthesisOptions(language="en"))
+
+    _assert_clean_mono(speech, 22050)
+    heard = back_transcribe(speech, "en")
+    assert word_error_rate(SENTENCE, heard) <= 0.10, heard
+
+
+@pytest.mark.slow
+def test_piper_rate_shortens_speech(piper: PiperSynthesizer) -> None:
+    natural = piper.synthesize(SENTENCE, SynthesisOptions(rate=1.0))
+    faster = piper.synthesize(SENTENCE, SynthesisOptions(rate=1.3))
+
+    assert faster.duration < 0.9 * natural.duration
+
+
+@pytest.fixture
+def piper_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The texts handed to Piper itself, one per chunk."""
+    from piper import PiperVoice
+
+    calls: list[str] = []
+    original = PiperVoice.synthesize
+
+    def spy(self: PiperVoice, text: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(text)
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(PiperVoice, "synthesize", spy)
+    yield calls
+
+
+@pytest.mark.slow
+def test_piper_speaks_long_text_in_bounded_chunks_and_all_of_it(
+    piper: PiperSynthesizer, piper_calls: list[str], back_transcribe: BackTranscriber
+) -> None:
+    speech = piper.synthesize(LONG_TEXT, SynthesisOptions())
+
+    assert len(LONG_TEXT) > DEFAULT_MAX_CHARS and len(piper_calls) >= 2
+    assert all(len(chunk) <= DEFAULT_MAX_CHARS for chunk in piper_calls)
+    assert re.sub(r"\s", "", "".join(piper_calls)) == re.sub(r"\s", "", LONG_TEXT)
+    heard = back_transcribe(speech, "en")
+    assert word_error_rate(LONG_TEXT, heard) <= 0.10, heard
+
+
+def test_piper_unknown_voice_lists_the_voices(piper: PiperSynthesizer) -> None:
+    with pytest.raises(NotFound, match=BUNDLED_VOICE):
+        piper.synthesize("Hello", SynthesisOptions(voice="de_DE-thorsten-medium"))
+
+
+def test_piper_refuses_a_language_its_voices_do_not_speak(piper: PiperSynthesizer) -> None:
+    with pytest.raises(UnsupportedLanguage):
+        piper.synthesize("Hallo", SynthesisOptions(language="de"))
+    with pytest.raises(UnsupportedLanguage):
+        piper.synthesize("Hallo", SynthesisOptions(voice=BUNDLED_VOICE, language="de"))
+
+
+def test_piper_finds_user_voices(tmp_path: Path) -> None:
+    bundled = PiperSynthesizer(PiperSettings(), idle_ttl_s=60).voices()[0]
+    assert (bundled.id, bundled.language, bundled.gender) == (BUNDLED_VOICE, "en", "male")
+    (tmp_path / "es_ES-test-low.onnx").write_bytes(b"not loaded by voices()")
+    config = {"language": {"code": "es_ES"}, "espeak": {"voice": "es"}, "dataset": "test"}
+    (tmp_path / "es_ES-test-low.onnx.json").write_text(json.dumps(config))
+    (tmp_path / "no-config.onnx").write_bytes(b"")
+
+    voices = PiperSynthesizer(PiperSettings(voices_dir=tmp_path), idle_ttl_s=60).voices()
+
+    assert [(v.id, v.language) for v in voices] == [(BUNDLED_VOICE, "en"), ("es_ES-test-low", "es")]
+
+
+# --- Kokoro ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kokoro_english_is_understood(
+    kokoro: KokoroSynthesizer, back_transcribe: BackTranscriber
+) -> None:
+    speech = kokoro.synthesize(SENTENCE, SynthesisOptions(language="en"))
+
+    _assert_clean_mono(speech, 24000)
+    heard = back_transcribe(speech, "en")
+    assert word_error_rate(SENTENCE, heard) <= 0.20, heard
+
+
+@pytest.mark.slow
+def test_kokoro_speaks_spanish(kokoro: KokoroSynthesizer) -> None:
+    options = SynthesisOptions(voice="jf_alpha", language="es")
+
+    speech = kokoro.synthesize("Buenos días, ¿cómo estás? Hoy hace un tiempo estupendo.", options)
+
+    _assert_clean_mono(speech, 24000)
+    assert speech.duration > 2.0
+
+
+@pytest.mark.slow
+def test_kokoro_speaks_japanese_natively(kokoro: KokoroSynthesizer) -> None:
+    pytest.importorskip("pyopenjtalk", reason="Japanese G2P is an optional extra")
+
+    speech = kokoro.synthesize("こんにちは。今日はいい天気ですね。", SynthesisOptions())
+
+    _assert_clean_mono(speech, 24000)
+
+
+def test_kokoro_voices_speak_all_its_languages_and_nothing_loads_up_front(
+    tmp_path: Path,
+) -> None:
+    engine = KokoroSynthesizer(KokoroSettings(), tmp_path, idle_ttl_s=60)
+
+    info = engine.info()
+
+    assert info.available
+    assert {v.id for v in info.voices} == {
+        "jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"
+    }  # fmt: skip
+    assert all(v.language == "ja" and v.speaks("en") and v.speaks("es") for v in info.voices)
+    with pytest.raises(UnsupportedLanguage):
+        engine.synthesize("Guten Tag", SynthesisOptions(language="de"))
+    with pytest.raises(InvalidInput):
+        engine.synthesize("Hello", SynthesisOptions(rate=3.0))
+    assert not (tmp_path / "models").exists(), "the model is assembled on first use only"
+
+
+# --- espeak-ng ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_espeak_english_is_understood(
+    espeak: EspeakSynthesizer, back_transcribe: BackTranscriber
+) -> None:
+    speech = espeak.synthesize(SENTENCE, SynthesisOptions(language="en"))
+
+    _assert_clean_mono(speech, 22050)
+    heard = back_transcribe(speech, "en")
+    assert word_error_rate(SENTENCE, heard) <= 0.15, heard
+
+
+def test_espeak_variants_give_two_speakers_different_voices(espeak: EspeakSynthesizer) -> None:
+    male = espeak.synthesize(SENTENCE, SynthesisOptions(voice="en-us+m3"))
+    female = espeak.synthesize(SENTENCE, SynthesisOptions(voice="en-us+f3"))
+
+    assert _pitch_hz(female.samples, 22050) > 1.4 * _pitch_hz(male.samples, 22050)
+
+
+def test_espeak_lists_gendered_voices_with_the_default_first(espeak: EspeakSynthesizer) -> None:
+    voices = espeak.voices()
+    spanish = [v for v in voices if v.speaks("es")]
+
+    assert next(v.id for v in voices if v.speaks("en")) == "en-us"
+    assert spanish[0].id == "es"
+    assert {("es+m3", "male"), ("es+f3", "female")} <= {(v.id, v.gender) for v in spanish}
+
+
+def test_espeak_reads_option_like_text_aloud(espeak: EspeakSynthesizer) -> None:
+    speech = espeak.synthesize("--help -v xx --stdout", SynthesisOptions(language="en"))
+
+    assert speech.duration > 0.5
+
+
+def test_espeak_refuses_empty_text_and_unknown_voices(espeak: EspeakSynthesizer) -> None:
+    with pytest.raises(InvalidInput):
+        espeak.synthesize("  \n ", SynthesisOptions())
+    with pytest.raises(NotFound, match=r"and \d+ more"):
+        espeak.synthesize("Hello", SynthesisOptions(voice="tlh"))
+
+
+def test_espeak_without_its_program_is_unavailable() -> None:
+    info = EspeakSynthesizer(EspeakSettings(binary="no-such-espeak")).info()
+
+    assert not info.available and "apt-get install espeak-ng" in (info.reason or "")

@@ -1,0 +1,141 @@
+"""Whisper on real human speech: the bundled base and tiny.en models."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dubbing_studio.config import WhisperSettings
+from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
+from dubbing_studio.domain.speech import FloatAudio
+from dubbing_studio.engines.local import whisper as whisper_module
+from dubbing_studio.engines.local.whisper import WhisperTranscriber
+from dubbing_studio.engines.protocols import TranscribeOptions
+from tests.metrics import word_error_rate
+
+JFK = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+LEFT = (
+    "He began a confused complaint against the wizard, who had vanished behind the curtain "
+    "on the left."
+)
+RIGHT = "The horizon seems extremely distant."
+
+
+@pytest.fixture(scope="module")
+def whisper_tiny_en(models_dir: Path) -> WhisperTranscriber:
+    return WhisperTranscriber(
+        WhisperSettings(model="tiny.en"), idle_ttl_s=3600, cache_dir=models_dir
+    )
+
+
+@pytest.mark.slow
+def test_base_transcribes_jfk_with_words_and_language(
+    whisper_base: WhisperTranscriber, samples_dir: Path
+) -> None:
+    result = whisper_base.transcribe(samples_dir / "jfk.flac", TranscribeOptions())
+
+    assert word_error_rate(JFK, result.text) <= 0.10, result.text
+    assert result.language == "en" and result.language_probability > 0.5
+    assert result.duration == pytest.approx(11.0, abs=0.1)
+    words = [word for segment in result.segments for word in segment.words]
+    assert len(words) >= 20
+    assert all(word.text and word.text == word.text.strip() for word in words)
+    assert all(0.0 <= word.start <= word.end <= result.duration + 0.01 for word in words)
+    assert all(a.start <= b.start and a.end <= b.end for a, b in pairwise(words))
+    assert all(0.0 <= word.probability <= 1.0 for word in words)
+
+
+@pytest.mark.slow
+def test_base_with_a_given_language_and_no_word_timestamps(
+    whisper_base: WhisperTranscriber, samples_dir: Path
+) -> None:
+    options = TranscribeOptions(language="en", word_timestamps=False, vad=False)
+    result = whisper_base.transcribe(samples_dir / "jfk.flac", options)
+
+    assert word_error_rate(JFK, result.text) <= 0.10, result.text
+    assert result.language == "en" and result.language_probability == 1.0
+    assert result.segments and all(not segment.words for segment in result.segments)
+
+
+@pytest.mark.slow
+def test_tiny_en_transcribes_jfk(whisper_tiny_en: WhisperTranscriber, samples_dir: Path) -> None:
+    result = whisper_tiny_en.transcribe(samples_dir / "jfk.flac", TranscribeOptions())
+
+    assert word_error_rate(JFK, result.text) <= 0.15, result.text
+    assert result.language == "en"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options",
+    [TranscribeOptions(language="es"), TranscribeOptions(task="translate")],
+    ids=["spanish", "translate"],
+)
+def test_tiny_en_refuses_other_languages_and_translation(
+    whisper_tiny_en: WhisperTranscriber, samples_dir: Path, options: TranscribeOptions
+) -> None:
+    with pytest.raises(UnsupportedLanguage, match="English-only"):
+        whisper_tiny_en.transcribe(samples_dir / "jfk.flac", options)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("channel", "reference"), [(0, LEFT), (1, RIGHT)], ids=["left", "right"])
+def test_each_channel_of_a_two_speaker_recording(
+    whisper_base: WhisperTranscriber,
+    samples_dir: Path,
+    write_wav: Callable[[FloatAudio, int], Path],
+    channel: int,
+    reference: str,
+) -> None:
+    # The speakers overlap in time, so a little of the other one leaks into each channel.
+    with wave.open(str(samples_dir / "stereo_diarization.wav")) as stereo:
+        rate, channels = stereo.getframerate(), stereo.getnchannels()
+        frames = np.frombuffer(stereo.readframes(stereo.getnframes()), dtype="<i2")
+    samples = frames.reshape(-1, channels)[:, channel].astype(np.float32) / 32768.0
+
+    result = whisper_base.transcribe(write_wav(samples, rate), TranscribeOptions(language="en"))
+
+    assert word_error_rate(reference, result.text) <= 0.25, result.text
+
+
+def test_info_describes_the_engine_without_loading_a_model(models_dir: Path) -> None:
+    engine = WhisperTranscriber(WhisperSettings(), idle_ttl_s=60, cache_dir=models_dir / "unused")
+
+    info = engine.info()
+
+    assert info.available and info.reason is None
+    assert {"base", "tiny.en"} <= set(info.models)
+    assert {"en", "es", "ja"} <= set(info.languages) and "eo" not in info.languages
+    assert info.extra["loaded"] is False
+    assert not (models_dir / "unused").exists()
+
+
+def test_tiny_en_info_lists_english_only() -> None:
+    engine = WhisperTranscriber(WhisperSettings(model="tiny.en"), idle_ttl_s=60)
+
+    assert engine.info().languages == ("en",)
+
+
+def test_missing_model_packages_make_it_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whisper_module, "missing_packages", lambda *names: list(names))
+
+    info = WhisperTranscriber(WhisperSettings(), idle_ttl_s=60).info()
+
+    assert not info.available
+    assert info.reason is not None and "pip install" in info.reason
+
+
+def test_unknown_task_is_refused_before_loading(samples_dir: Path) -> None:
+    engine = WhisperTranscriber(WhisperSettings(), idle_ttl_s=60)
+
+    with pytest.raises(InvalidInput, match="summarise"):
+        engine.transcribe(samples_dir / "jfk.flac", TranscribeOptions(task="summarise"))
+    assert engine.info().extra["loaded"] is False
