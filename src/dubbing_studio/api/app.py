@@ -1,0 +1,87 @@
+"""The app factory: everything the HTTP shell needs is built here from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from dubbing_studio import __version__
+from dubbing_studio.api.errors import install_error_handlers
+from dubbing_studio.api.routes import engines, openai_v1, seed
+from dubbing_studio.bootstrap import build_studio
+from dubbing_studio.config import Settings
+from dubbing_studio.services.studio import Studio
+
+log = logging.getLogger(__name__)
+
+STALE_UPLOAD_S = 24 * 3600
+REAP_INTERVAL_S = 60.0
+
+
+def create_app(settings: Settings | None = None, studio: Studio | None = None) -> FastAPI:
+    settings = settings or Settings()
+    studio = studio or build_studio(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        removed = remove_stale_uploads(settings.temp_dir, STALE_UPLOAD_S)
+        if removed:
+            log.info("Removed %d stale upload(s) from %s", removed, settings.temp_dir)
+        reaper = asyncio.create_task(_release_idle_models(studio))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+
+    app = FastAPI(
+        title="AI Dubbing Studio",
+        version=__version__,
+        description=(
+            "Transcribe, translate and re-voice speech with local engines (offline) or "
+            "OpenAI-compatible servers. Errors are `{detail, error_code, errors?}`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.studio = studio
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["Content-Disposition", "X-Voice-Engine", "X-Voice", "X-Language"],
+    )
+    install_error_handlers(app)
+    app.include_router(seed.public)
+    app.include_router(seed.audio)
+    app.include_router(engines.router)
+    app.include_router(openai_v1.router)
+    return app
+
+
+def remove_stale_uploads(temp_dir: Path, max_age_s: float) -> int:
+    """Uploads left by a killed process; live requests' files are younger than this."""
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for path in temp_dir.glob("upload-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+async def _release_idle_models(studio: Studio) -> None:
+    while True:
+        await asyncio.sleep(REAP_INTERVAL_S)
+        await studio.release_idle_models()

@@ -1,0 +1,94 @@
+"""One JSON shape for every error: ``{"detail", "error_code", "errors"?}``, never a traceback.
+
+Under ``/v1`` (the OpenAI-compatible API) the body also carries OpenAI's ``error`` object, so
+the official SDKs raise their usual exceptions with the studio's message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dubbing_studio.domain.errors import StudioError
+
+log = logging.getLogger(__name__)
+
+_CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    detail: str,
+    error_code: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail, "error_code": error_code}
+    if errors:
+        body["errors"] = errors
+    if request.url.path.startswith("/v1/"):
+        body["error"] = {
+            "message": detail,
+            "type": "invalid_request_error" if status_code < 500 else "server_error",
+            "code": error_code,
+            "param": None,
+        }
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StudioError)
+    async def studio_error(request: Request, exc: StudioError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.warning("%s on %s: %s", exc.error_code, request.url.path, exc.detail)
+        return error_response(request, exc.status_code, exc.detail, exc.error_code, exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [str(part) for part in err.get("loc", ())],
+                "msg": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors)
+        return error_response(
+            request, 422, f"Invalid request: {summary}", "validation_error", errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _CODES_BY_STATUS.get(exc.status_code, "http_error")
+        return error_response(request, exc.status_code, str(exc.detail), code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            request,
+            500,
+            "Internal server error; the server log has the details.",
+            "internal_error",
+        )

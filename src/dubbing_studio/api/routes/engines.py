@@ -1,0 +1,77 @@
+"""``GET /api/v1/engines``: every engine, what it offers, and whether it can run here."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from dubbing_studio.api.deps import StudioDep, require_api_key
+from dubbing_studio.engines.protocols import Capability, EngineInfo
+
+router = APIRouter(prefix="/api/v1", tags=["engines"], dependencies=[Depends(require_api_key)])
+
+
+class VoiceOut(BaseModel):
+    id: str
+    language: str
+    name: str
+    gender: str | None
+    languages: list[str]
+
+
+class PairOut(BaseModel):
+    source: str
+    target: str
+
+
+class EngineOut(BaseModel):
+    name: str
+    capability: Capability
+    description: str
+    available: bool
+    reason: str | None
+    default: bool
+    languages: list[str]
+    pairs: list[PairOut]
+    voices: list[VoiceOut]
+    models: list[str]
+
+
+class EnginesOut(BaseModel):
+    engines: list[EngineOut]
+    defaults: dict[Capability, str]
+
+
+def _engine_out(info: EngineInfo, default: bool) -> EngineOut:
+    return EngineOut(
+        name=info.name,
+        capability=info.capability,
+        description=info.description,
+        available=info.available,
+        reason=info.reason,
+        default=default,
+        languages=list(info.languages),
+        pairs=[PairOut(source=a, target=b) for a, b in info.pairs],
+        voices=[
+            VoiceOut(
+                id=v.id,
+                language=v.language,
+                name=v.name or v.id,
+                gender=v.gender,
+                languages=list(v.languages or (v.language,)),
+            )
+            for v in info.voices
+        ],
+        models=list(info.models),
+    )
+
+
+@router.get("/engines", response_model=EnginesOut)
+async def engines(studio: StudioDep) -> EnginesOut:
+    defaults = {c: studio.registry.default_name(c) for c in Capability}
+    infos = await anyio.to_thread.run_sync(studio.registry.describe)
+    return EnginesOut(
+        engines=[_engine_out(i, defaults[i.capability] == i.name) for i in infos],
+        defaults=defaults,
+    )

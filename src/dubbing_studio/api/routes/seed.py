@@ -1,0 +1,182 @@
+"""The seed contract: the endpoints the studio's first clients call, wire-compatible.
+
+Field names, JSON keys, defaults and content types are the seed's; fields added here are
+additive only.
+"""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, field_validator
+
+from dubbing_studio import API_VERSION, __version__, media
+from dubbing_studio.api.deps import StudioDep, multipart_body, receive_media, require_api_key
+from dubbing_studio.domain.errors import ValidationFailed
+from dubbing_studio.domain.languages import language_name
+from dubbing_studio.services.studio import SpeechRequest
+from dubbing_studio.services.voices import OPENAI_TTS_MODELS
+
+MAX_TEXT_CHARS = 50_000
+
+public = APIRouter(tags=["service"])
+audio = APIRouter(
+    prefix="/api/v1/audio", tags=["audio (seed)"], dependencies=[Depends(require_api_key)]
+)
+
+
+class Health(BaseModel):
+    status: str = "healthy"
+    openai_api_configured: bool
+    version: str = API_VERSION
+    app_version: str = __version__
+
+
+class Root(BaseModel):
+    message: str
+    docs: str = "/docs"
+    version: str = API_VERSION
+
+
+@public.get("/health", response_model=Health)
+async def health(studio: StudioDep) -> Health:
+    """Liveness plus whether OpenAI is configured; cheap enough to poll under load."""
+    return Health(openai_api_configured=studio.settings.openai_configured)
+
+
+@public.get("/", response_model=Root)
+async def root() -> Root:
+    return Root(message="AI Dubbing Studio API")
+
+
+class TimedLine(BaseModel):
+    start: float
+    end: float
+    text: str
+
+
+class TranscribeResponse(BaseModel):
+    text: str
+    language: str = Field(description="English name of the language, e.g. 'English'.")
+    language_code: str = Field(description="ISO 639-1 code, e.g. 'en'.")
+    language_probability: float
+    duration: float
+    segments: list[TimedLine]
+
+
+@audio.post(
+    "/transcribe",
+    response_model=TranscribeResponse,
+    openapi_extra=multipart_body(
+        "Audio or video (OGG, MP3, WAV, M4A, FLAC, WEBM, MP4, …).",
+        language={
+            "type": "string",
+            "description": "ISO 639-1 code ('he') or English name ('Hebrew'); absent: detect.",
+        },
+    ),
+)
+async def transcribe(request: Request, studio: StudioDep) -> TranscribeResponse:
+    """Speech to text with timestamps. The upload is streamed to disk under the size cap."""
+    async with receive_media(request, studio) as upload:
+        result = await studio.transcribe(upload.path, language=upload.field("language") or None)
+    return TranscribeResponse(
+        text=result.text,
+        language=language_name(result.language),
+        language_code=result.language,
+        language_probability=round(result.language_probability, 4),
+        duration=round(result.duration, 3),
+        segments=[TimedLine(start=s.start, end=s.end, text=s.text) for s in result.segments],
+    )
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+class TranslateRequest(BaseModel):
+    text: str = Field(max_length=MAX_TEXT_CHARS, examples=["Ask not what your country can do."])
+    source_language: str = Field(examples=["English", "en"])
+    target_language: str = Field(examples=["Spanish", "es"])
+
+    _check_text = field_validator("text", "source_language", "target_language")(_not_blank)
+
+
+class TranslateResponse(BaseModel):
+    translated_text: str
+    source_language: str
+    target_language: str
+    source_language_code: str
+    target_language_code: str
+
+
+@audio.post("/translate", response_model=TranslateResponse)
+async def translate(body: TranslateRequest, studio: StudioDep) -> TranslateResponse:
+    """Text to text. Languages are codes or English names, matched case-insensitively."""
+    (translated,), source, target = await studio.translate(
+        [body.text], body.source_language, body.target_language
+    )
+    return TranslateResponse(
+        translated_text=translated,
+        source_language=body.source_language,
+        target_language=body.target_language,
+        source_language_code=source.code,
+        target_language_code=target.code,
+    )
+
+
+class TTSRequest(BaseModel):
+    text: str = Field(max_length=MAX_TEXT_CHARS, examples=["Hello from the dubbing studio."])
+    voice: str = Field(
+        "onyx",
+        description="An OpenAI voice name (mapped to a local voice offline) or a "
+        "local voice id from GET /api/v1/engines.",
+    )
+    model: str = Field(
+        "gpt-4o-mini-tts",
+        description="gpt-4o-mini-tts, tts-1 or tts-1-hd (mapped to local engines offline), "
+        "or a local engine name: piper, kokoro, espeak-ng.",
+    )
+    instructions: str | None = Field(None, description="Delivery instructions (OpenAI only).")
+    language: str | None = Field(
+        None, description="Language of the text; detected from the text when absent."
+    )
+
+    _check_text = field_validator("text")(_not_blank)
+
+
+@audio.post(
+    "/tts",
+    response_class=Response,
+    responses={200: {"content": {"audio/mpeg": {}}, "description": "MP3 audio."}},
+)
+async def tts(body: TTSRequest, studio: StudioDep) -> Response:
+    """Text to MP3 speech; without an OpenAI key, spoken by a local voice for the language."""
+    local_engines = studio.local_synthesizers()
+    if body.model not in OPENAI_TTS_MODELS and body.model not in local_engines:
+        raise ValidationFailed(
+            f"Unknown model {body.model!r}: use one of "
+            f"{', '.join((*OPENAI_TTS_MODELS, *local_engines))}."
+        )
+    request = SpeechRequest(
+        text=body.text,
+        voice=body.voice,
+        model=body.model,
+        language=body.language,
+        instructions=body.instructions,
+        engine=body.model if body.model in local_engines else None,
+    )
+    choice = await anyio.to_thread.run_sync(studio.resolve_voice, request)
+    audio_bytes = await studio.speak_encoded(request, choice, "mp3")
+    return Response(
+        audio_bytes,
+        media_type=media.content_type("mp3"),
+        headers={
+            "Content-Disposition": "attachment; filename=speech.mp3",
+            "X-Voice-Engine": choice.engine,
+            "X-Voice": choice.voice,
+            "X-Language": choice.language,
+        },
+    )

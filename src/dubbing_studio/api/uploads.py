@@ -1,0 +1,235 @@
+"""Multipart uploads streamed straight to disk, capped and sniffed while they arrive.
+
+Starlette's ``request.form()`` spools a whole file before the endpoint runs; dubbing inputs
+are large, so this parser writes the file part to the studio's temp folder chunk by chunk,
+stops at the size cap, refuses content that is not media after its first bytes, and never
+uses the client's file name on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+from starlette.requests import Request
+
+from dubbing_studio.domain.errors import InvalidInput, UnsupportedMedia, UploadTooLarge
+from dubbing_studio.media import SNIFF_BYTES
+
+MAX_FIELD_BYTES = 1024 * 1024
+
+
+@dataclass
+class Upload:
+    """A received file on disk plus the form's text fields. Remove with ``discard``."""
+
+    path: Path
+    filename: str
+    size: int
+    kind: str
+    fields: dict[str, list[str]] = field(default_factory=dict)
+
+    def field(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else None
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class _FormReceiver:
+    """Callbacks for python-multipart: routes each part to a field buffer or the file."""
+
+    def __init__(
+        self,
+        file_field: str,
+        temp_dir: Path,
+        max_bytes: int,
+        sniff: Callable[[bytes], str | None],
+    ) -> None:
+        self.file_field = file_field
+        self.temp_dir = temp_dir
+        self.max_bytes = max_bytes
+        self.sniff = sniff
+        self.fields: dict[str, list[str]] = {}
+        self.path: Path | None = None
+        self.filename = ""
+        self.kind = ""
+        self.size = 0
+        self._file: IO[bytes] | None = None
+        self._head = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self._header_name = b""
+        self._header_value = b""
+        self._part_name: str | None = None
+        self._is_file = False
+        self._value = bytearray()
+
+    # python-multipart callbacks -------------------------------------------------------
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._part_name = None
+        self._is_file = False
+        self._value = bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name = b""
+        self._header_value = b""
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        self._part_name = name
+        if name == self.file_field and b"filename" in params:
+            if self._file is not None:
+                raise InvalidInput(f"Send one file in the {self.file_field!r} field, not several.")
+            self._is_file = True
+            self.filename = params[b"filename"].decode("utf-8", "replace")
+            self.temp_dir.mkdir(parents=True, exist_ok=True)
+            self.path = self.temp_dir / f"upload-{uuid.uuid4().hex}"
+            self._file = self.path.open("xb")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if not self._is_file:
+            self._value += chunk
+            if len(self._value) > MAX_FIELD_BYTES:
+                raise InvalidInput(f"Form field {self._part_name!r} is too long.")
+            return
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise UploadTooLarge(
+                f"The upload is larger than the {self.max_bytes // (1024 * 1024)} MB limit."
+            )
+        if not self.kind:
+            self._head += chunk
+            if len(self._head) >= SNIFF_BYTES:
+                self._sniff()
+        assert self._file is not None
+        self._file.write(chunk)
+
+    def on_part_end(self) -> None:
+        if self._is_file:
+            if not self.kind:
+                self._sniff()
+        elif self._part_name:
+            self.fields.setdefault(self._part_name, []).append(
+                self._value.decode("utf-8", "replace")
+            )
+
+    # ----------------------------------------------------------------------------------
+    def _sniff(self) -> None:
+        if not self._head:
+            raise InvalidInput("The uploaded file is empty.")
+        kind = self.sniff(bytes(self._head))
+        if kind is None:
+            raise UnsupportedMedia(
+                f"{self.filename or 'The upload'} is not an audio or video file "
+                "(its content matches no supported container)."
+            )
+        self.kind = kind
+        self._head = bytearray()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            name: getattr(self, name)
+            for name in (
+                "on_part_begin",
+                "on_header_field",
+                "on_header_value",
+                "on_header_end",
+                "on_headers_finished",
+                "on_part_data",
+                "on_part_end",
+            )
+        }
+
+
+async def receive_upload(
+    request: Request,
+    *,
+    temp_dir: Path,
+    max_bytes: int,
+    sniff: Callable[[bytes], str | None],
+    file_field: str = "file",
+) -> Upload:
+    """Stream a multipart request's ``file_field`` to ``temp_dir``; the caller discards it.
+
+    On any error the partial file is removed before the error propagates.
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data" or b"boundary" not in params:
+        raise InvalidInput(f"Send the file as multipart/form-data with a {file_field!r} field.")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES:
+        raise UploadTooLarge(
+            f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit."
+        )
+    receiver = _FormReceiver(file_field, temp_dir, max_bytes, sniff)
+    parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
+    try:
+        try:
+            async for chunk in _body(request):
+                parser.write(chunk)
+            parser.finalize()
+        except MultipartParseError as exc:
+            raise InvalidInput("The multipart/form-data body is malformed.") from exc
+    except BaseException:
+        receiver.close()
+        if receiver.path is not None:
+            receiver.path.unlink(missing_ok=True)
+        raise
+    receiver.close()
+    if receiver.path is None:
+        raise InvalidInput(f"No file was sent in the {file_field!r} form field.")
+    return Upload(
+        path=receiver.path,
+        filename=os.path.basename(receiver.filename),
+        size=receiver.size,
+        kind=receiver.kind,
+        fields=receiver.fields,
+    )
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+@contextlib.asynccontextmanager
+async def upload_from(
+    request: Request,
+    *,
+    temp_dir: Path,
+    max_bytes: int,
+    sniff: Callable[[bytes], str | None],
+    file_field: str = "file",
+) -> AsyncIterator[Upload]:
+    """``async with upload_from(request, ...) as upload:`` — the file is always removed."""
+    upload = await receive_upload(
+        request, temp_dir=temp_dir, max_bytes=max_bytes, sniff=sniff, file_field=file_field
+    )
+    try:
+        yield upload
+    finally:
+        upload.discard()

@@ -1,0 +1,53 @@
+"""Builds the object graph (registry, gate, studio) from settings: the one place that wires.
+
+The app factory, the CLI and the workers call ``build_studio``; tests call it with their own
+settings. Nothing here is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+from dubbing_studio.config import Settings
+from dubbing_studio.engines.local import register_local_engines
+from dubbing_studio.engines.openai_compat import register_openai_engines
+from dubbing_studio.engines.protocols import Capability
+from dubbing_studio.engines.registry import EngineRegistry
+from dubbing_studio.services.gate import EngineGate
+from dubbing_studio.services.language_id import LanguageIdentifier
+from dubbing_studio.services.studio import Studio
+
+LOCAL_DEFAULTS = {
+    Capability.TRANSCRIBE: "whisper",
+    Capability.TRANSLATE: "apertium",
+    Capability.SYNTHESIZE: "piper",
+}
+
+
+def build_registry(settings: Settings) -> EngineRegistry:
+    defaults = {
+        capability: _default_for(settings, capability, configured)
+        for capability, configured in (
+            (Capability.TRANSCRIBE, settings.engines.transcriber),
+            (Capability.TRANSLATE, settings.engines.translator),
+            (Capability.SYNTHESIZE, settings.engines.synthesizer),
+        )
+    }
+    registry = EngineRegistry(defaults)
+    register_local_engines(registry, settings)
+    register_openai_engines(registry, settings)
+    return registry
+
+
+def _default_for(settings: Settings, capability: Capability, configured: str) -> str:
+    """``auto`` means the OpenAI engine when a key or base URL is set, else the local one."""
+    if configured != "auto":
+        return configured
+    return "openai" if settings.openai_configured else LOCAL_DEFAULTS[capability]
+
+
+def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> Studio:
+    return Studio(
+        settings=settings,
+        registry=registry or build_registry(settings),
+        gate=EngineGate(settings.engine_concurrency),
+        language_id=LanguageIdentifier(),
+    )

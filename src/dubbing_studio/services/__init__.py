@@ -1,0 +1,1 @@
+"""Use cases shared by every shell (HTTP API, CLI, MCP, workers)."""
