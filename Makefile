@@ -1,0 +1,19 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+.PHONY: setup demo test lint serve
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/dubbing-studio demo
+
+serve: setup
+	.venv/bin/dubbing-studio serve
+
+lint: setup
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+	.venv/bin/mypy
+
+test: lint
+	.venv/bin/pytest

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the studio and its tests need on a fresh Debian 12 machine:
+# Debian packages (apertium pairs, espeak-ng, Chromium) and a virtualenv with the project.
+# Safe to rerun: it installs only what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-fr-es
+  apertium-es-pt apertium-spa-cat apertium-spa-ita apertium-fra-cat
+  espeak-ng
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=".venv/.setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  rm -f .venv/.setup-*
+  touch "$stamp"
+fi

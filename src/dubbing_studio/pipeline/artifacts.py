@@ -1,0 +1,103 @@
+"""Content-addressed artifacts: every stage output is stored under a key derived from all of
+its inputs (engine, model, parameters, input digests), so a rerun after a crash or an edit
+finds what is still valid and recomputes only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dubbing_studio.domain.speech import FloatAudio
+
+
+def digest_file(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in chunks (inputs can be gigabytes)."""
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def artifact_key(stage: str, **inputs: Any) -> str:
+    """A stable key for a stage's output: canonical JSON of its name and inputs, hashed."""
+    canonical = json.dumps({"stage": stage, **inputs}, sort_keys=True, default=str)
+    return f"{stage}-{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+
+
+class ArtifactStore:
+    """Files under ``root/<2 chars>/<key>.<ext>``, written atomically (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str, ext: str) -> Path:
+        digest = key.rsplit("-", 1)[-1]
+        return self.root / digest[:2] / f"{key}.{ext}"
+
+    def target(self, key: str, ext: str) -> Path:
+        """``path`` with its folder created, for writers that are atomic themselves."""
+        path = self.path(key, ext)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def has(self, key: str, ext: str) -> bool:
+        return self.path(key, ext).exists()
+
+    def write_atomic(self, key: str, ext: str, write: Callable[[Path], None]) -> Path:
+        """``write`` fills a temp file in the same folder; it is renamed into place only when
+        complete, so a crash never leaves a half-written artifact under a valid key."""
+        target = self.path(key, ext)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=f".{ext}")
+        os.close(fd)
+        try:
+            write(Path(temp))
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.path(key, "json").read_text(encoding="utf-8"))
+
+    def write_json(self, key: str, value: Any) -> Path:
+        payload = json.dumps(value, ensure_ascii=False)
+
+        def write(path: Path) -> None:
+            path.write_text(payload, encoding="utf-8")
+
+        return self.write_atomic(key, "json", write)
+
+    def load_audio(self, key: str) -> tuple[FloatAudio, int] | None:
+        path = self.path(key, "npz")
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            return data["samples"].astype(np.float32), int(data["sample_rate"])
+
+    def save_audio(self, key: str, samples: FloatAudio, sample_rate: int) -> Path:
+        def write(path: Path) -> None:
+            with path.open("wb") as handle:
+                np.savez(handle, samples=samples.astype(np.float32), sample_rate=sample_rate)
+
+        return self.write_atomic(key, "npz", write)
+
+    def remove_partials(self) -> int:
+        """Temp files of writes a killed process never finished."""
+        removed = 0
+        if self.root.exists():
+            for pattern in ("*/.partial-*", "*/.tmp-*"):
+                for partial in self.root.glob(pattern):
+                    partial.unlink(missing_ok=True)
+                    removed += 1
+        return removed

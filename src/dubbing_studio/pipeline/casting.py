@@ -1,0 +1,75 @@
+"""Which voice speaks each speaker: chosen from the target language's voices, distinct per
+speaker (alternating gender where possible), and overridable per speaker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dubbing_studio.domain.dub import DubPlan
+from dubbing_studio.domain.errors import UnsupportedLanguage, ValidationFailed
+from dubbing_studio.domain.languages import language_name
+from dubbing_studio.domain.speech import Voice
+from dubbing_studio.engines.registry import EngineRegistry
+from dubbing_studio.services.voices import ENGINE_PREFERENCE, usable_voices
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceRef:
+    """A voice of one engine, written ``engine:voice`` in plans, segments and reports."""
+
+    engine: str
+    voice: str
+
+    def __str__(self) -> str:
+        return f"{self.engine}:{self.voice}"
+
+
+def parse_voice(text: str, registry: EngineRegistry, language: str) -> VoiceRef:
+    """``engine:voice``, or a bare voice id looked up among every engine's voices."""
+    voices = usable_voices(registry)
+    engine, _, voice = text.partition(":")
+    if voice:
+        if engine not in voices or not any(v.id == voice for v in voices[engine]):
+            raise ValidationFailed(f"No voice {voice!r} in engine {engine!r}.")
+        return VoiceRef(engine, voice)
+    for name, offered in voices.items():
+        if any(v.id == text for v in offered):
+            return VoiceRef(name, text)
+    raise ValidationFailed(
+        f"Unknown voice {text!r}; GET /api/v1/engines lists the voices for "
+        f"{language_name(language)}."
+    )
+
+
+def cast_voices(
+    registry: EngineRegistry, speakers: list[str], language: str, plan: DubPlan
+) -> dict[str, VoiceRef]:
+    """A voice per speaker: the plan's overrides, else distinct voices that speak the language,
+    taken from the best engine first and alternating gender between speakers."""
+    cast: dict[str, VoiceRef] = {}
+    for speaker in speakers:
+        chosen = plan.speaker_voices.get(speaker) or plan.voice
+        if chosen:
+            cast[speaker] = parse_voice(chosen, registry, language)
+    candidates = _candidates(registry, language, plan.synthesizer)
+    if not candidates and len(cast) < len(speakers):
+        raise UnsupportedLanguage(f"No local voice speaks {language_name(language)}.")
+    previous_gender: str | None = None
+    for speaker in speakers:
+        if speaker in cast:
+            continue
+        taken = {str(v) for v in cast.values()}
+        free = [(e, v) for e, v in candidates if f"{e}:{v.id}" not in taken] or candidates
+        other_gender = [(e, v) for e, v in free if v.gender and v.gender != previous_gender]
+        engine, voice = (other_gender if previous_gender and other_gender else free)[0]
+        cast[speaker] = VoiceRef(engine, voice.id)
+        previous_gender = voice.gender
+    return cast
+
+
+def _candidates(
+    registry: EngineRegistry, language: str, engine: str | None
+) -> list[tuple[str, Voice]]:
+    voices = usable_voices(registry)
+    order = (engine,) if engine else ENGINE_PREFERENCE["gpt-4o-mini-tts"]
+    return [(e, v) for e in order for v in voices.get(e, []) if v.speaks(language)]

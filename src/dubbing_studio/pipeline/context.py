@@ -1,0 +1,61 @@
+"""What the stages of one dub share: engines (through the studio's gate), the artifact
+store, the plan, engine-call counts and a progress callback."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from dubbing_studio.domain.dub import DubPlan
+from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.services.studio import Studio
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One progress event: ``stage`` is one of ``STAGES``; ``done``/``total`` count items."""
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+    segment_id: str | None = None
+
+
+STAGES = ("ingest", "transcribe", "translate", "synthesize", "mix", "export")
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def ignore_progress(_: Progress) -> None:
+    """The default progress callback."""
+
+
+@dataclass
+class DubContext:
+    studio: Studio
+    store: ArtifactStore
+    plan: DubPlan
+    progress: ProgressCallback = ignore_progress
+    engine_calls: Counter[str] = field(default_factory=Counter)
+
+    async def engine(self, label: str, engine: str, fn: Callable[..., T], *args: Any) -> T:
+        """Call an engine through the gate (bounded per engine), counting the call."""
+        self.engine_calls[f"{label}:{engine}"] += 1
+        return await self.studio.gate.run(engine, fn, *args)
+
+    async def compute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """CPU or file work that is not an engine: off the event loop."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+    def report(
+        self, stage: str, done: int, total: int, message: str = "", segment_id: str | None = None
+    ) -> None:
+        self.progress(Progress(stage, done, total, message, segment_id))

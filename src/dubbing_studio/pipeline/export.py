@@ -1,0 +1,125 @@
+"""Stage 7: write the outputs — dubbed audio, the video with the dub as its default track,
+subtitles (source, target, bilingual; SRT and WebVTT) and ``report.json``.
+
+Every file is written under a temp name and renamed into place, so a crash never leaves a
+half-written output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from dubbing_studio import media
+from dubbing_studio.domain.dub import DubReport, SegmentReport
+from dubbing_studio.domain.speech import FloatAudio, TimedText
+from dubbing_studio.domain.subtitles import to_srt, to_vtt
+from dubbing_studio.pipeline.speech import FittedLine
+
+VIDEO_FORMATS = ("mp4", "mkv")
+
+
+def subtitle_tracks(lines: Sequence[FittedLine]) -> dict[str, list[TimedText]]:
+    """Source lines at their original times; dubbed lines where the dub actually sounds."""
+    source = [TimedText(x.segment.start, x.segment.end, x.segment.source_text) for x in lines]
+    target = [TimedText(x.start, max(x.end, x.start + 0.5), x.segment.target_text) for x in lines]
+    bilingual = [
+        TimedText(t.start, t.end, f"{t.text}\n{s.text}")
+        for t, s in zip(target, source, strict=True)
+    ]
+    return {"source": source, "target": target, "bilingual": bilingual}
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".partial-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def export(
+    *,
+    out_dir: Path,
+    stem: str,
+    source: Path,
+    has_video: bool,
+    mixed: FloatAudio,
+    rate: int,
+    lines: Sequence[FittedLine],
+    report_base: DubReport,
+    audio_formats: Sequence[str],
+    video_format: str | None,
+    keep_original_audio: bool,
+    source_language: str,
+    target_language: str,
+) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, Path] = {}
+    for fmt in audio_formats:
+        path = out_dir / f"{stem}.{target_language}.{fmt}"
+        media.write_audio(path, mixed, rate, fmt)
+        outputs[f"audio.{fmt}"] = path
+    tracks = subtitle_tracks(lines)
+    for name, cues in tracks.items():
+        for fmt, render in (("srt", to_srt), ("vtt", to_vtt)):
+            path = out_dir / f"{stem}.{name}.{fmt}"
+            write_text_atomic(path, render(cues))
+            outputs[f"subtitles.{name}.{fmt}"] = path
+    if has_video:
+        container = video_format or ("mkv" if source.suffix.lower() in (".mkv", ".webm") else "mp4")
+        path = out_dir / f"{stem}.{target_language}.{container}"
+        media.mux_dub(
+            video_source=source,
+            out_path=path,
+            dub=mixed,
+            dub_rate=rate,
+            dub_language=target_language,
+            keep_original_audio=keep_original_audio,
+            original_language=source_language,
+            subtitles=[
+                (tracks["target"], target_language, "Dub"),
+                (tracks["source"], source_language, "Original"),
+            ],
+        )
+        outputs[f"video.{container}"] = path
+    report_path = out_dir / "report.json"
+    report = DubReport(
+        source_language=report_base.source_language,
+        target_language=report_base.target_language,
+        duration_s=report_base.duration_s,
+        segments=report_base.segments,
+        outputs={name: p.name for name, p in outputs.items()} | {"report": report_path.name},
+    )
+    write_text_atomic(report_path, json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    outputs["report"] = report_path
+    return outputs
+
+
+def segment_report(line: FittedLine, window_end: float) -> SegmentReport:
+    seg = line.segment
+    engine, _, voice = (seg.voice or ":").partition(":")
+    return SegmentReport(
+        id=seg.id,
+        speaker=seg.speaker,
+        start=round(line.start, 3),
+        end=round(line.end, 3),
+        slot_s=round(seg.duration, 3),
+        window_s=round(window_end - seg.start, 3),
+        source_text=seg.source_text,
+        target_text=seg.target_text,
+        engine=engine,
+        voice=voice,
+        synthesized_s=seg.synthesized_s or 0.0,
+        fitted_s=seg.fitted_s or 0.0,
+        speed=seg.speed or 1.0,
+        overrun_s=seg.overrun_s,
+        outcome=(seg.outcome.value if seg.outcome else ""),
+    )

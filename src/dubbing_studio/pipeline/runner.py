@@ -1,0 +1,128 @@
+"""Runs the stages of a dub in order. Each stage looks its output up in the artifact store
+before computing it, so rerunning after a crash or an edit redoes only what changed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from dubbing_studio import media
+from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
+from dubbing_studio.domain.errors import InvalidInput
+from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.casting import cast_voices, parse_voice
+from dubbing_studio.pipeline.context import DubContext, ProgressCallback, ignore_progress
+from dubbing_studio.pipeline.export import export, segment_report
+from dubbing_studio.pipeline.ingest import ingest
+from dubbing_studio.pipeline.mix import mix
+from dubbing_studio.pipeline.recognise import recognise
+from dubbing_studio.pipeline.speech import FittedLine, speak_line
+from dubbing_studio.pipeline.timing import windows
+from dubbing_studio.pipeline.translate import translate_segments
+from dubbing_studio.services.studio import Studio
+
+
+@dataclass(frozen=True, slots=True)
+class DubResult:
+    report: DubReport
+    segments: list[Segment]
+    outputs: dict[str, Path]
+    engine_calls: Counter[str]
+    source_language: str
+
+
+class DubPipeline:
+    def __init__(self, studio: Studio, store: ArtifactStore) -> None:
+        self.studio = studio
+        self.store = store
+
+    async def run(
+        self,
+        source: Path,
+        plan: DubPlan,
+        out_dir: Path,
+        *,
+        transcript: Transcript | None = None,
+        progress: ProgressCallback = ignore_progress,
+    ) -> DubResult:
+        """Dub ``source`` into ``out_dir``. ``transcript`` (an edited earlier run) replaces
+        recognition; lines whose translation a person wrote keep it."""
+        ctx = DubContext(self.studio, self.store, plan, progress)
+        ingested = await ingest(ctx, source)
+        if transcript is None:
+            transcript = await recognise(ctx, ingested)
+        lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
+        source_language = transcript.language
+        if not lines:
+            raise InvalidInput("No speech was found in the input; nothing to dub.")
+        target = resolve_language(plan.target_language).code
+        spans = windows(lines, ingested.duration, plan.timing)
+        lines = await translate_segments(ctx, lines, source_language, spans)
+
+        speakers = list(dict.fromkeys(s.speaker for s in lines))
+        cast = cast_voices(self.studio.registry, speakers, target, plan)
+        fitted: list[FittedLine] = []
+        last_end: dict[str, float] = {}
+        for index, (segment, window) in enumerate(zip(lines, spans, strict=True)):
+            ctx.report("synthesize", index, len(lines), segment.target_text[:60], segment.id)
+            voice = (
+                parse_voice(segment.voice, self.studio.registry, target)
+                if segment.voice
+                else cast[segment.speaker]
+            )
+            previous_end = last_end.get(segment.speaker)
+            start = (
+                segment.start
+                if previous_end is None
+                else max(segment.start, previous_end + plan.timing.min_gap_s)
+            )
+            line = await speak_line(ctx, segment, start, window, voice, target)
+            fitted.append(line)
+            last_end[segment.speaker] = line.end
+        ctx.report("synthesize", len(lines), len(lines), "all lines dubbed")
+
+        ctx.report("mix", 0, 1, "Mixing")
+        original, rate = await ctx.compute(
+            media.decode_audio, source, sample_rate=None, channels="stereo"
+        )
+        mixed = await ctx.compute(mix, original, rate, fitted, plan.mix)
+        ctx.report("mix", 1, 1, "Mixed")
+
+        ctx.report("export", 0, 1, "Writing outputs")
+        base = DubReport(
+            source_language=source_language,
+            target_language=target,
+            duration_s=round(ingested.duration, 3),
+            segments=tuple(
+                segment_report(line, window.comfortable_end)
+                for line, window in zip(fitted, spans, strict=True)
+            ),
+            outputs={},
+        )
+        outputs = await ctx.compute(
+            lambda: export(
+                out_dir=out_dir,
+                stem=source.stem,
+                source=source,
+                has_video=ingested.info.has_video,
+                mixed=mixed,
+                rate=rate,
+                lines=fitted,
+                report_base=base,
+                audio_formats=plan.audio_formats,
+                video_format=plan.video_format,
+                keep_original_audio=plan.keep_original_audio,
+                source_language=source_language,
+                target_language=target,
+            )
+        )
+        ctx.report("export", 1, 1, "Done")
+        return DubResult(
+            report=base,
+            segments=[line.segment for line in fitted],
+            outputs=outputs,
+            engine_calls=ctx.engine_calls,
+            source_language=source_language,
+        )

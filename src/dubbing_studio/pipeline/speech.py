@@ -1,0 +1,152 @@
+"""Stage 5: speak each line in its speaker's voice and fit it to the original timing.
+
+Too long for its slot: first borrow the silence before the speaker's next line, then ask the
+engine for a faster native rate, then time-stretch (pitch kept) the rest, never beyond the
+speed cap. What still does not fit runs a little over, or is cut at a pause with a fade and
+reported. Lines shorter than their slot are padded with silence, never slowed down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dubbing_studio import media
+from dubbing_studio.domain.dub import FitOutcome, Segment, SegmentStatus
+from dubbing_studio.domain.speech import FloatAudio, Speech
+from dubbing_studio.engines.protocols import SynthesisOptions
+from dubbing_studio.pipeline.artifacts import artifact_key
+from dubbing_studio.pipeline.casting import VoiceRef
+from dubbing_studio.pipeline.context import DubContext
+from dubbing_studio.pipeline.timing import FitPlan, Window, plan_fit
+
+FADE_S = 0.03
+PAUSE_FRAME_S = 0.02
+PAUSE_DB = -35.0
+
+
+@dataclass(frozen=True, slots=True)
+class FittedLine:
+    segment: Segment
+    start: float  # where the clip is placed in the mix
+    samples: FloatAudio
+    sample_rate: int
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.samples) / self.sample_rate
+
+
+async def speak_line(
+    ctx: DubContext,
+    segment: Segment,
+    start: float,
+    window: Window,
+    voice: VoiceRef,
+    language: str,
+) -> FittedLine:
+    """The fitted clip of one line, from the store when its inputs are unchanged."""
+    natural_key, natural = await _synthesized(ctx, segment.target_text, voice, language, 1.0)
+    plan = plan_fit(natural.duration, start, window, ctx.plan.timing)
+    fitted_key = artifact_key(
+        "fitted",
+        speech=natural_key,
+        speed=round(plan.speed, 4),
+        length=round(plan.length_s, 4),
+        outcome=plan.outcome.value,
+    )
+    cached = ctx.store.load_audio(fitted_key)
+    if cached is not None:
+        samples, rate = cached
+    else:
+        samples, rate = await _fit(ctx, segment.target_text, voice, language, natural, plan)
+        ctx.store.save_audio(fitted_key, samples, rate)
+    fitted_s = len(samples) / rate
+    return FittedLine(
+        segment=segment.edited(
+            voice=str(voice),
+            status=SegmentStatus.READY,
+            audio_key=fitted_key,
+            synthesized_s=round(natural.duration, 3),
+            fitted_s=round(fitted_s, 3),
+            speed=round(plan.speed, 3),
+            overrun_s=round(plan.overrun_s, 3),
+            outcome=plan.outcome,
+        ),
+        start=start,
+        samples=samples,
+        sample_rate=rate,
+    )
+
+
+async def _synthesized(
+    ctx: DubContext, text: str, voice: VoiceRef, language: str, rate: float
+) -> tuple[str, Speech]:
+    key = artifact_key(
+        "speech",
+        engine=voice.engine,
+        voice=voice.voice,
+        language=language,
+        text=text,
+        rate=round(rate, 4),
+    )
+    cached = ctx.store.load_audio(key)
+    if cached is not None:
+        return key, Speech(*cached)
+    synth = ctx.studio.registry.synthesizer(voice.engine)
+    options = SynthesisOptions(voice=voice.voice, language=language, rate=rate)
+    speech = await ctx.engine("synthesize", synth.name, synth.synthesize, text, options)
+    ctx.store.save_audio(key, speech.samples, speech.sample_rate)
+    return key, speech
+
+
+async def _fit(
+    ctx: DubContext,
+    text: str,
+    voice: VoiceRef,
+    language: str,
+    natural: Speech,
+    plan: FitPlan,
+) -> tuple[FloatAudio, int]:
+    if plan.speed <= 1.0:
+        return natural.samples, natural.sample_rate
+    _, faster = await _synthesized(ctx, text, voice, language, plan.speed)
+    rate = faster.sample_rate
+    spoken_s = natural.duration / plan.speed  # the length at exactly the planned speed
+    stretched = await ctx.compute(_stretch_to, faster.samples, rate, round(spoken_s * rate))
+    if plan.outcome == FitOutcome.TRIMMED:
+        stretched = trim_at_pause(stretched, rate, plan.length_s)
+    return stretched, rate
+
+
+def _stretch_to(samples: FloatAudio, rate: int, length: int) -> FloatAudio:
+    """Pitch-preserving stretch to exactly ``length`` samples."""
+    if length <= 0:
+        return np.zeros(0, dtype=np.float32)
+    factor = len(samples) / length
+    out = samples if abs(factor - 1.0) < 1e-3 else media.time_stretch(samples, rate, factor)
+    if len(out) >= length:
+        return out[:length].astype(np.float32)
+    return np.pad(out, (0, length - len(out))).astype(np.float32)
+
+
+def trim_at_pause(samples: FloatAudio, rate: int, limit_s: float) -> FloatAudio:
+    """Cut at the last quiet moment (a gap between words) before ``limit_s``, with a short
+    fade, so a line that cannot fit never stops mid-word when a pause is available."""
+    limit = min(len(samples), int(limit_s * rate))
+    frame = max(1, int(PAUSE_FRAME_S * rate))
+    peak = float(np.max(np.abs(samples[:limit]))) if limit else 0.0
+    cut = limit
+    if peak > 0:
+        threshold = peak * 10 ** (PAUSE_DB / 20)
+        for end in range(limit, limit // 2, -frame):
+            window = samples[max(0, end - frame) : end]
+            if np.sqrt(np.mean(window**2)) < threshold:
+                cut = end
+                break
+    out = samples[:cut].astype(np.float32).copy()
+    fade = min(len(out), int(FADE_S * rate))
+    if fade:
+        out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return out

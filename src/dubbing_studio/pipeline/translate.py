@@ -1,0 +1,89 @@
+"""Stage 4: translate every line of a dub in one engine call.
+
+Lines a person edited keep their text. With an LLM translator, a line whose estimated spoken
+length would not fit its window even at the speed cap is rewritten shorter before synthesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dubbing_studio.domain.dub import Segment
+from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.pipeline.artifacts import artifact_key
+from dubbing_studio.pipeline.context import DubContext
+from dubbing_studio.pipeline.timing import Window
+
+# Characters spoken per second at a natural pace; rough, only used to decide when to shorten.
+CHARS_PER_SECOND = {"ja": 8.0, "zh": 5.0, "ko": 8.0, "es": 16.0, "it": 15.0, "fr": 15.0}
+DEFAULT_CHARS_PER_SECOND = 14.0
+
+
+def estimated_seconds(text: str, language: str) -> float:
+    return len(text) / CHARS_PER_SECOND.get(language, DEFAULT_CHARS_PER_SECOND)
+
+
+async def translate_segments(
+    ctx: DubContext,
+    segments: Sequence[Segment],
+    source: str,
+    windows: Sequence[Window],
+) -> list[Segment]:
+    target = resolve_language(ctx.plan.target_language).code
+    translator = ctx.studio.registry.translator(ctx.plan.translator)
+    texts = [s.source_text for s in segments]
+    glossary = ctx.plan.glossary
+    key = artifact_key(
+        "translation",
+        engine=translator.name,
+        source=source,
+        target=target,
+        keep=glossary.keep,
+        force=glossary.force,
+        texts=texts,
+    )
+    ctx.report("translate", 0, 1, f"Translating {len(texts)} lines")
+    if ctx.store.has(key, "json"):
+        translated: list[str] = ctx.store.read_json(key)
+    elif source == target:
+        translated = list(texts)
+    else:
+        translated = await ctx.engine(
+            "translate", translator.name, translator.translate, texts, source, target, glossary
+        )
+        ctx.store.write_json(key, translated)
+    translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
+    ctx.report("translate", 1, 1, f"{len(texts)} lines")
+    return [
+        segment if segment.target_edited else segment.edited(target_text=text)
+        for segment, text in zip(segments, translated, strict=True)
+    ]
+
+
+async def _shorten_overlong(
+    ctx: DubContext,
+    translator: object,
+    texts: list[str],
+    segments: Sequence[Segment],
+    windows: Sequence[Window],
+    language: str,
+) -> list[str]:
+    """Duration-aware translation, for engines that can rewrite (LLMs)."""
+    shorten = getattr(translator, "shorten", None)
+    if shorten is None:
+        return texts
+    result = list(texts)
+    cap = ctx.plan.timing.max_speed
+    for index, (text, segment, window) in enumerate(zip(texts, segments, windows, strict=True)):
+        room = window.comfortable_end - segment.start
+        if segment.target_edited or estimated_seconds(text, language) <= room * cap:
+            continue
+        key = artifact_key("shortened", text=text, language=language, room=round(room, 2))
+        if ctx.store.has(key, "json"):
+            result[index] = ctx.store.read_json(key)
+            continue
+        max_chars = int(room * cap * CHARS_PER_SECOND.get(language, DEFAULT_CHARS_PER_SECOND))
+        name = getattr(translator, "name", "translator")
+        result[index] = await ctx.engine("shorten", name, shorten, text, language, max_chars)
+        ctx.store.write_json(key, result[index])
+    return result

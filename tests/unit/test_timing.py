@@ -1,0 +1,94 @@
+"""Timing rules of the dub: line boundaries, windows per speaker, and the fit decision."""
+
+from __future__ import annotations
+
+import pytest
+
+from dubbing_studio.domain.dub import FitOutcome, Segment, TimingPolicy
+from dubbing_studio.domain.speech import TimedText, Word
+from dubbing_studio.pipeline.timing import Window, plan_fit, resegment, windows
+
+POLICY = TimingPolicy()
+
+
+def _words(spec: list[tuple[str, float, float]]) -> tuple[Word, ...]:
+    return tuple(Word(start, end, text) for text, start, end in spec)
+
+
+def _line(spec: list[tuple[str, float, float]]) -> TimedText:
+    words = _words(spec)
+    return TimedText(words[0].start, words[-1].end, " ".join(w.text for w in words), words)
+
+
+def test_long_line_splits_at_sentence_end_not_mid_phrase() -> None:
+    spec = [(f"w{i}", i * 0.5, i * 0.5 + 0.4) for i in range(30)]  # 15 s of words
+    spec[13] = ("end.", 6.5, 6.9)
+    lines = resegment([_line(spec)], POLICY)
+    assert len(lines) == 2
+    assert lines[0].text.endswith("end.")
+    assert all(line.end - line.start <= POLICY.max_line_s for line in lines)
+    assert " ".join(line.text for line in lines) == _line(spec).text
+
+
+def test_long_line_splits_at_a_long_pause() -> None:
+    spec = [(f"w{i}", i * 0.5, i * 0.5 + 0.4) for i in range(14)]
+    spec += [(f"v{i}", 9 + i * 0.5, 9 + i * 0.5 + 0.4) for i in range(14)]  # 2 s pause at 6.9
+    lines = resegment([_line(spec)], POLICY)
+    assert [line.text.split()[0] for line in lines] == ["w0", "v0"]
+
+
+def test_fragments_merge_into_neighbours() -> None:
+    lines = [
+        _line([("Yes.", 0.0, 0.4)]),
+        _line([("I", 0.6, 0.8), ("think", 0.8, 1.2), ("so", 1.2, 2.5)]),
+        _line([("Far", 9.0, 9.3)]),  # too far from anything to merge
+    ]
+    merged = resegment(lines, POLICY)
+    assert [m.text for m in merged] == ["Yes. I think so", "Far"]
+    assert merged[0].start == 0.0 and merged[0].end == 2.5
+
+
+def _segment(sid: str, start: float, end: float, speaker: str = "S1") -> Segment:
+    return Segment(id=sid, start=start, end=end, speaker=speaker, source_text=sid)
+
+
+def test_windows_are_per_speaker() -> None:
+    segments = [
+        _segment("a", 0.0, 2.0, "S1"),
+        _segment("b", 1.0, 3.0, "S2"),  # talks over S1: does not bound S1's window
+        _segment("c", 5.0, 6.0, "S1"),
+    ]
+    first, second, third = windows(segments, duration=8.0, policy=POLICY)
+    assert first.comfortable_end == pytest.approx(5.0 - POLICY.min_gap_s)
+    assert first.hard_end == pytest.approx(5.0 + POLICY.max_overrun_s - POLICY.min_gap_s)
+    assert second.comfortable_end == second.hard_end == 8.0
+    assert third.hard_end == 8.0
+
+
+WINDOW = Window(slot_end=2.0, comfortable_end=3.0, hard_end=3.05)
+
+
+@pytest.mark.parametrize(
+    ("natural", "outcome", "speed", "length"),
+    [
+        (1.5, FitOutcome.FITS, 1.0, 1.5),  # shorter: padded, never slowed
+        (2.8, FitOutcome.BORROWED, 1.0, 2.8),  # uses the silence before the next line
+        (3.6, FitOutcome.SPED_UP, 1.2, 3.0),  # sped up to fill the room exactly
+        (3.95, FitOutcome.OVERRUN, 1.3, 3.95 / 1.3),  # at the cap, a little over
+        (6.0, FitOutcome.TRIMMED, 1.3, 3.05),  # cannot fit: trimmed at the hard end
+    ],
+)
+def test_plan_fit(natural: float, outcome: FitOutcome, speed: float, length: float) -> None:
+    plan = plan_fit(natural, 0.0, WINDOW, POLICY)
+    assert plan.outcome == outcome
+    assert plan.speed == pytest.approx(speed)
+    assert plan.length_s == pytest.approx(length)
+    assert plan.speed <= POLICY.max_speed
+    assert plan.length_s <= WINDOW.hard_end
+
+
+def test_plan_fit_respects_a_lower_cap() -> None:
+    policy = TimingPolicy(max_speed=1.1)
+    plan = plan_fit(3.6, 0.0, WINDOW, policy)
+    assert plan.speed == pytest.approx(1.1)
+    assert plan.outcome == FitOutcome.TRIMMED
