@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="If set, requests must send one as a Bearer token."
     )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file in the data folder."
+    )
+    max_concurrent_jobs: int = Field(2, description="Dubs running at once in this process.")
     model_idle_ttl_s: float = Field(600.0, description="Unload a model idle this long.")
     engine_concurrency: int = Field(1, description="Inferences at once per engine.")
     log_level: str = "info"
@@ -121,6 +125,10 @@ class Settings(BaseSettings):
     def openai_configured(self) -> bool:
         """A key, or a base URL of a compatible server that may need none."""
         return self.openai_api_key is not None or bool(self.openai_base_url)
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'studio.db'}"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -58,7 +58,7 @@ def test_jfk_to_spanish(spanish: DubResult, jfk: Path, pipeline_studio: Studio) 
     assert abs(media.probe(wav).duration - media.probe(jfk).duration) <= 0.05
     assert abs(media.probe(spanish.outputs["audio.mp3"]).duration - 11.0) <= 0.08
     _check_timing(spanish, DubPlan(target_language="es"))
-    report = json.loads(spanish.outputs["report"].read_text())
+    report = json.loads(spanish.outputs["report.json"].read_text())
     assert report["target_language"] == "es" and report["source_language"] == "en"
     assert report["segments"] and report["totals"]["max_speed"] <= 1.3
     assert all(s["target_text"] for s in report["segments"])
@@ -126,7 +126,7 @@ def test_a_line_that_cannot_fit_is_reported_not_fatal(
     segments[0] = segments[0].edited(target_text=long_text, target_edited=True)
     plan = DubPlan(target_language="es", audio_formats=("wav",))
     result = _dub(pipeline, jfk, plan, tmp_path, transcript=Transcript("en", 11.0, tuple(segments)))
-    report = json.loads(result.outputs["report"].read_text())
+    report = json.loads(result.outputs["report.json"].read_text())
     first = report["segments"][0]
     assert first["outcome"] == FitOutcome.TRIMMED.value
     assert first["speed"] <= 1.3 + 1e-3

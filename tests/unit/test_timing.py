@@ -8,7 +8,7 @@ from dubbing_studio.domain.dub import FitOutcome, Segment, TimingPolicy
 from dubbing_studio.domain.speech import TimedText, Word
 from dubbing_studio.pipeline.timing import Window, plan_fit, resegment, windows
 
-POLICY = TimingPolicy()
+POLICY = TimingPolicy(max_line_s=12.0)
 
 
 def _words(spec: list[tuple[str, float, float]]) -> tuple[Word, ...]:

@@ -9,14 +9,21 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from dubbing_studio import __version__
 from dubbing_studio.api.errors import install_error_handlers
+from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.bootstrap import build_studio
 from dubbing_studio.config import Settings
+from dubbing_studio.jobs.runner import InProcessRunner
+from dubbing_studio.jobs.store import DubStore
+from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.services.dubs import DubService
+from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.studio import Studio
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,18 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         removed = remove_stale_uploads(settings.temp_dir, STALE_UPLOAD_S)
         if removed:
             log.info("Removed %d stale upload(s) from %s", removed, settings.temp_dir)
+        store = DubStore(settings.database)
+        await anyio.to_thread.run_sync(store.migrate)
+        dubs = DubService(
+            settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
+        )
+        runner = InProcessRunner(dubs.execute, settings.max_concurrent_jobs)
+        dubs.runner = runner
+        app.state.dubs = dubs
+        await runner.start()
+        resumed = await dubs.resume()
+        if resumed:
+            log.info("Resuming %d unfinished dub(s)", len(resumed))
         reaper = asyncio.create_task(_release_idle_models(studio))
         try:
             yield
@@ -42,6 +61,8 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            await runner.stop()
+            store.close()
 
     app = FastAPI(
         title="AI Dubbing Studio",
@@ -66,6 +87,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(seed.audio)
     app.include_router(engines.router)
     app.include_router(openai_v1.router)
+    app.include_router(dub_routes.router)
     return app
 
 

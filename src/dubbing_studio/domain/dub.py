@@ -6,7 +6,7 @@ Times are seconds from the start of the input.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -37,7 +37,7 @@ class TimingPolicy:
     max_overrun_s: float = 0.1  # may run into the next line's start by this much (it shifts)
     min_gap_s: float = 0.05  # silence kept before a speaker's next line
     min_line_s: float = 1.0  # fragments shorter than this merge with a neighbour
-    max_line_s: float = 12.0  # longer lines split at punctuation or pauses
+    max_line_s: float = 7.0  # longer lines split at punctuation or pauses (subtitle-sized)
     split_pause_s: float = 0.5  # a pause this long between words may split a line
 
 
@@ -74,18 +74,26 @@ class DubPlan:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DubPlan:
-        data = dict(data)
+        """The inverse of ``to_dict``. Keys this version does not know (a stored plan from a
+        newer or older release) are dropped rather than making the project unreadable."""
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
         glossary = data.pop("glossary", None) or {}
         return cls(
             glossary=Glossary(
                 keep=tuple(glossary.get("keep", ())),
-                force=tuple(tuple(pair) for pair in glossary.get("force", ())),
+                force=tuple((str(a), str(b)) for a, b in glossary.get("force", ())),
             ),
-            timing=TimingPolicy(**(data.pop("timing", None) or {})),
-            mix=MixPolicy(**(data.pop("mix", None) or {})),
+            timing=_known(TimingPolicy, data.pop("timing", None)),
+            mix=_known(MixPolicy, data.pop("mix", None)),
             audio_formats=tuple(data.pop("audio_formats", ("mp3",))),
             **data,
         )
+
+
+def _known(kind: type[Any], values: dict[str, Any] | None) -> Any:
+    names = {f.name for f in fields(kind)}
+    return kind(**{k: v for k, v in (values or {}).items() if k in names})
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from dubbing_studio.media.mux import mux_dub
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
 from dubbing_studio.media.source import ALLOWED_DEMUXERS, FORMAT_WHITELIST, open_input
-from dubbing_studio.media.testpattern import speech_video
+from dubbing_studio.media.testpattern import speech_reel, speech_video
 
 __all__ = [
     "ALLOWED_DEMUXERS",
@@ -50,6 +50,7 @@ __all__ = [
     "probe",
     "resample",
     "sniff",
+    "speech_reel",
     "speech_video",
     "temp_path",
     "time_stretch",

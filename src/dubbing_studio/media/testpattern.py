@@ -1,7 +1,5 @@
-"""A test-pattern video carrying real speech: the demo's input and the tests' video input.
-
-The repository ships no video; this makes one from any speech recording in a second.
-"""
+"""Inputs made from real speech: a test-pattern video carrying it (the demo's input), and
+long reels of short recordings (tests and benchmarks). The repository ships no media."""
 
 from __future__ import annotations
 
@@ -11,7 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.media.decode import decode_audio
+from dubbing_studio.media.encode import write_audio
 
 
 def speech_video(
@@ -42,4 +42,20 @@ def speech_video(
         sound.time_base = Fraction(1, rate)
         out.mux(audio.encode(sound))
         out.mux(audio.encode(None))
+    return path
+
+
+def speech_reel(
+    path: Path, recordings: list[FloatAudio], rate: int, *, min_seconds: float, gap_s: float = 1.0
+) -> Path:
+    """Mono recordings played one after another with ``gap_s`` of silence, repeated until
+    the reel lasts at least ``min_seconds``: a long input made from short real speech."""
+    gap = np.zeros(round(gap_s * rate), dtype=np.float32)
+    parts: list[FloatAudio] = []
+    length = 0
+    while length < min_seconds * rate:
+        for recording in recordings:
+            parts += [recording, gap]
+            length += len(recording) + len(gap)
+    write_audio(path, np.concatenate(parts), rate, "flac")
     return path

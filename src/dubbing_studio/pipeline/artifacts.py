@@ -34,14 +34,25 @@ def artifact_key(stage: str, **inputs: Any) -> str:
 
 
 class ArtifactStore:
-    """Files under ``root/<2 chars>/<key>.<ext>``, written atomically (temp file + rename)."""
+    """Files under ``root/<2 chars>/<key>.<ext>``, written atomically (temp file + rename).
 
-    def __init__(self, root: Path) -> None:
+    A ``tracking`` view records every artifact a run touches, so deleting a project can
+    remove what only it used and keep what other projects share.
+    """
+
+    def __init__(self, root: Path, used: set[Path] | None = None) -> None:
         self.root = root
+        self.used = used
+
+    def tracking(self) -> ArtifactStore:
+        return ArtifactStore(self.root, set())
 
     def path(self, key: str, ext: str) -> Path:
         digest = key.rsplit("-", 1)[-1]
-        return self.root / digest[:2] / f"{key}.{ext}"
+        path = self.root / digest[:2] / f"{key}.{ext}"
+        if self.used is not None:
+            self.used.add(path)
+        return path
 
     def target(self, key: str, ext: str) -> Path:
         """``path`` with its folder created, for writers that are atomic themselves."""
@@ -91,6 +102,15 @@ class ArtifactStore:
                 np.savez(handle, samples=samples.astype(np.float32), sample_rate=sample_rate)
 
         return self.write_atomic(key, "npz", write)
+
+    def remove_unshared(self, mine: set[Path], others: set[Path]) -> int:
+        """Delete the artifacts in ``mine`` that no other project uses."""
+        removed = 0
+        for path in mine - others:
+            if path.is_relative_to(self.root) and path.exists():
+                path.unlink()
+                removed += 1
+        return removed
 
     def remove_partials(self) -> int:
         """Temp files of writes a killed process never finished."""

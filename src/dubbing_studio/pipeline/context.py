@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from dubbing_studio.domain.dub import DubPlan
+from dubbing_studio.domain.dub import DubPlan, Segment
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.services.studio import Studio
 
@@ -20,13 +20,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """One progress event: ``stage`` is one of ``STAGES``; ``done``/``total`` count items."""
+    """One progress event: ``stage`` is one of ``STAGES``; ``done``/``total`` count items;
+    ``segments`` are lines that just appeared or changed (transcribed, translated, dubbed)."""
 
     stage: str
     done: int
     total: int
     message: str = ""
-    segment_id: str | None = None
+    segments: tuple[Segment, ...] = ()
+    language: str | None = None  # the source language, once known
 
 
 STAGES = ("ingest", "transcribe", "translate", "synthesize", "mix", "export")
@@ -56,6 +58,12 @@ class DubContext:
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
     def report(
-        self, stage: str, done: int, total: int, message: str = "", segment_id: str | None = None
+        self,
+        stage: str,
+        done: int,
+        total: int,
+        message: str = "",
+        segments: tuple[Segment, ...] = (),
+        language: str | None = None,
     ) -> None:
-        self.progress(Progress(stage, done, total, message, segment_id))
+        self.progress(Progress(stage, done, total, message, segments, language))

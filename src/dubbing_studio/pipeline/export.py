@@ -96,10 +96,10 @@ def export(
         target_language=report_base.target_language,
         duration_s=report_base.duration_s,
         segments=report_base.segments,
-        outputs={name: p.name for name, p in outputs.items()} | {"report": report_path.name},
+        outputs={name: p.name for name, p in outputs.items()} | {"report.json": report_path.name},
     )
     write_text_atomic(report_path, json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    outputs["report"] = report_path
+    outputs["report.json"] = report_path
     return outputs
 
 

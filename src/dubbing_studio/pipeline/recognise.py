@@ -35,8 +35,9 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
     )
     path = ctx.store.path(key, "json")
     if path.exists():
-        ctx.report("transcribe", 1, 1, "cached")
-        return transcript_from_json(ctx.store.read_json(key))
+        transcript = transcript_from_json(ctx.store.read_json(key))
+        ctx.report("transcribe", 1, 1, "cached", transcript.segments, transcript.language)
+        return transcript
     total = len(ingested.recognition)
     results: list[Transcription] = []
     for index, audio in enumerate(ingested.recognition):
@@ -68,7 +69,14 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
         ),
     )
     ctx.store.write_json(key, transcript_to_json(transcript))
-    ctx.report("transcribe", total, total, f"{len(transcript.segments)} lines")
+    ctx.report(
+        "transcribe",
+        total,
+        total,
+        f"{len(transcript.segments)} lines",
+        transcript.segments,
+        transcript.language,
+    )
     return transcript
 
 

@@ -31,6 +31,7 @@ class DubResult:
     outputs: dict[str, Path]
     engine_calls: Counter[str]
     source_language: str
+    artifacts: frozenset[Path]  # every stored artifact this run read or wrote
 
 
 class DubPipeline:
@@ -49,7 +50,7 @@ class DubPipeline:
     ) -> DubResult:
         """Dub ``source`` into ``out_dir``. ``transcript`` (an edited earlier run) replaces
         recognition; lines whose translation a person wrote keep it."""
-        ctx = DubContext(self.studio, self.store, plan, progress)
+        ctx = DubContext(self.studio, self.store.tracking(), plan, progress)
         ingested = await ingest(ctx, source)
         if transcript is None:
             transcript = await recognise(ctx, ingested)
@@ -64,9 +65,9 @@ class DubPipeline:
         speakers = list(dict.fromkeys(s.speaker for s in lines))
         cast = cast_voices(self.studio.registry, speakers, target, plan)
         fitted: list[FittedLine] = []
+        ctx.report("synthesize", 0, len(lines), "Speaking")
         last_end: dict[str, float] = {}
         for index, (segment, window) in enumerate(zip(lines, spans, strict=True)):
-            ctx.report("synthesize", index, len(lines), segment.target_text[:60], segment.id)
             voice = (
                 parse_voice(segment.voice, self.studio.registry, target)
                 if segment.voice
@@ -81,7 +82,9 @@ class DubPipeline:
             line = await speak_line(ctx, segment, start, window, voice, target)
             fitted.append(line)
             last_end[segment.speaker] = line.end
-        ctx.report("synthesize", len(lines), len(lines), "all lines dubbed")
+            ctx.report(
+                "synthesize", index + 1, len(lines), line.segment.target_text[:60], (line.segment,)
+            )
 
         ctx.report("mix", 0, 1, "Mixing")
         original, rate = await ctx.compute(
@@ -125,4 +128,5 @@ class DubPipeline:
             outputs=outputs,
             engine_calls=ctx.engine_calls,
             source_language=source_language,
+            artifacts=frozenset(ctx.store.used or ()),
         )

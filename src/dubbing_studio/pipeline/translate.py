@@ -53,11 +53,12 @@ async def translate_segments(
         )
         ctx.store.write_json(key, translated)
     translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
-    ctx.report("translate", 1, 1, f"{len(texts)} lines")
-    return [
+    result = [
         segment if segment.target_edited else segment.edited(target_text=text)
         for segment, text in zip(segments, translated, strict=True)
     ]
+    ctx.report("translate", 1, 1, f"{len(texts)} lines", tuple(result), source)
+    return result
 
 
 async def _shorten_overlong(

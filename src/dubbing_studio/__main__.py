@@ -1,0 +1,5 @@
+"""``python -m dubbing_studio`` is the ``dubbing-studio`` command."""
+
+from dubbing_studio.cli import app
+
+app()

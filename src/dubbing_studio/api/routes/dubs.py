@@ -1,0 +1,446 @@
+"""Dub projects over HTTP: create, follow (SSE), edit line by line, render, download."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from sse_starlette.sse import EventSourceResponse
+
+from dubbing_studio.api.deps import StudioDep, multipart_body, receive_media, require_api_key
+from dubbing_studio.domain.dub import DubPlan, MixPolicy, TimingPolicy
+from dubbing_studio.domain.errors import NotFound, ValidationFailed
+from dubbing_studio.domain.jobs import DubJob
+from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.domain.speech import Glossary
+from dubbing_studio.services.dubs import DubService, SegmentEdit, segment_json
+
+router = APIRouter(prefix="/api/v1/dubs", tags=["dubs"], dependencies=[Depends(require_api_key)])
+
+EVENT_WAIT_S = 15.0
+
+
+def get_dubs(request: Request) -> DubService:
+    service: DubService = request.app.state.dubs
+    return service
+
+
+DubsDep = Annotated[DubService, Depends(get_dubs)]
+
+
+# --- request models ---------------------------------------------------------------------
+class TimingOptions(BaseModel):
+    max_speed: float = Field(1.3, ge=1.0, le=2.0)
+    max_overrun_s: float = Field(0.1, ge=0.0, le=1.0)
+    min_line_s: float = Field(1.0, ge=0.0, le=10.0)
+    max_line_s: float = Field(7.0, ge=2.0, le=60.0)
+
+
+class MixOptions(BaseModel):
+    background: Literal["duck", "replace"] = "duck"
+    duck_db: float = Field(-18.0, ge=-60.0, le=0.0)
+    target_lufs: float = Field(-16.0, ge=-40.0, le=-5.0)
+
+
+class GlossaryOptions(BaseModel):
+    keep: list[str] = Field(default_factory=list, examples=[["Kennedy"]])
+    force: list[tuple[str, str]] = Field(default_factory=list, examples=[[["country", "patria"]]])
+
+
+class DubOptions(BaseModel):
+    """The ``options`` form field of ``POST /api/v1/dubs``, as JSON."""
+
+    model_config = {"extra": "forbid"}
+
+    transcriber: str | None = None
+    translator: str | None = None
+    synthesizer: str | None = None
+    voice: str | None = Field(None, examples=["kokoro:jm_kumo"])
+    speaker_voices: dict[str, str] = Field(
+        default_factory=dict, examples=[{"S1": "piper:en_US-joe-medium"}]
+    )
+    glossary: GlossaryOptions = Field(default_factory=GlossaryOptions)
+    timing: TimingOptions = Field(default_factory=TimingOptions)
+    mix: MixOptions = Field(default_factory=MixOptions)
+    keep_original_audio: bool = False
+    audio_formats: list[Literal["mp3", "wav", "m4a", "flac", "opus"]] = ["mp3"]
+    video_format: Literal["mp4", "mkv"] | None = None
+
+    @field_validator("audio_formats")
+    @classmethod
+    def _some_format(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one audio format")
+        return list(dict.fromkeys(value))
+
+    def plan(self, target: str, source: str | None) -> DubPlan:
+        return DubPlan(
+            target_language=target,
+            source_language=source,
+            transcriber=self.transcriber,
+            translator=self.translator,
+            synthesizer=self.synthesizer,
+            voice=self.voice,
+            speaker_voices=dict(self.speaker_voices),
+            glossary=Glossary(keep=tuple(self.glossary.keep), force=tuple(self.glossary.force)),
+            timing=TimingPolicy(**self.timing.model_dump()),
+            mix=MixPolicy(**self.mix.model_dump()),
+            keep_original_audio=self.keep_original_audio,
+            audio_formats=tuple(self.audio_formats),
+            video_format=self.video_format,
+        )
+
+
+def parse_options(raw: str | None) -> DubOptions:
+    if not raw or not raw.strip():
+        return DubOptions()
+    try:
+        return DubOptions.model_validate(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"options must be JSON: {exc.msg} at position {exc.pos}.") from None
+    except ValidationError as exc:
+        errors = [
+            {"loc": ["options", *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(e['loc'][1:])}: {e['msg']}" for e in errors)
+        raise ValidationFailed(f"Invalid options: {summary}", errors=errors) from None
+
+
+class SegmentPatch(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    source_text: str | None = Field(None, max_length=5000)
+    target_text: str | None = Field(None, max_length=5000)
+    speaker: str | None = Field(None, max_length=64)
+    voice: str | None = Field(None, max_length=200, description="engine:voice, or '' to reset.")
+    start: float | None = Field(None, ge=0)
+    end: float | None = Field(None, ge=0)
+
+
+# --- response models --------------------------------------------------------------------
+class OutputOut(BaseModel):
+    name: str
+    url: str
+    content_type: str
+    size: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    error_code: str | None
+
+
+class DubOut(BaseModel):
+    id: str
+    status: str
+    stage: str | None
+    progress: float
+    eta_s: float | None
+    error: ErrorOut | None
+    input_name: str
+    source_language: str | None
+    target_language: str
+    duration_s: float | None
+    created_at: datetime
+    updated_at: datetime
+    segments_done: int
+    segments_total: int
+    stale_segments: int
+    outputs: list[OutputOut]
+    plan: dict[str, Any]
+    links: dict[str, str]
+
+
+class DubList(BaseModel):
+    items: list[DubOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class Created(BaseModel):
+    id: str
+    status: str
+    links: dict[str, str]
+
+
+class SegmentOut(BaseModel):
+    id: str
+    start: float
+    end: float
+    speaker: str
+    source_text: str
+    target_text: str
+    voice: str | None
+    status: str
+    speed: float | None
+    overrun_s: float
+    outcome: str | None
+    synthesized_s: float | None
+    fitted_s: float | None
+    target_edited: bool
+    links: dict[str, str]
+
+
+class SegmentList(BaseModel):
+    items: list[SegmentOut]
+
+
+def _links(job_id: str) -> dict[str, str]:
+    base = f"/api/v1/dubs/{job_id}"
+    return {
+        "self": base,
+        "events": f"{base}/events",
+        "segments": f"{base}/segments",
+        "input": f"{base}/input",
+        "render": f"{base}/render",
+        "cancel": f"{base}/cancel",
+    }
+
+
+async def _dub_out(service: DubService, job: DubJob, stale: int | None = None) -> DubOut:
+    if stale is None:
+        stale = sum(1 for s in await service.segments(job.id) if s.status.value == "stale")
+    outputs = []
+    for name in sorted(job.outputs):
+        try:
+            path = service.output_path(job, name)
+        except NotFound:  # listed but gone (deleted by hand): leave it out
+            continue
+        outputs.append(
+            OutputOut(
+                name=name,
+                url=f"/api/v1/dubs/{job.id}/outputs/{name}",
+                content_type=_content_type(path.name),
+                size=path.stat().st_size,
+            )
+        )
+    return DubOut(
+        id=job.id,
+        status=job.status.value,
+        stage=job.stage,
+        progress=job.progress,
+        eta_s=job.eta_s,
+        error=ErrorOut(detail=job.error, error_code=job.error_code) if job.error else None,
+        input_name=job.input_name,
+        source_language=job.source_language,
+        target_language=job.plan.target_language,
+        duration_s=job.duration_s,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        segments_done=job.segments_done,
+        segments_total=job.segments_total,
+        stale_segments=stale,
+        outputs=outputs,
+        plan=job.plan.to_dict(),
+        links=_links(job.id),
+    )
+
+
+def _content_type(filename: str) -> str:
+    extra = {
+        ".srt": "application/x-subrip",
+        ".vtt": "text/vtt",
+        ".mkv": "video/x-matroska",
+        ".opus": "audio/ogg",
+        ".m4a": "audio/mp4",
+        ".flac": "audio/flac",
+    }
+    suffix = "." + filename.rsplit(".", 1)[-1].lower()
+    return extra.get(suffix) or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def _segment_out(job_id: str, segment: Any) -> SegmentOut:
+    base = f"/api/v1/dubs/{job_id}/segments/{segment.id}"
+    return SegmentOut(
+        **segment_json(segment),
+        links={
+            "source_audio": f"{base}/audio?track=source",
+            "dubbed_audio": f"{base}/audio?track=dub",
+            "synthesize": f"{base}/synthesize",
+        },
+    )
+
+
+# --- routes -----------------------------------------------------------------------------
+@router.post(
+    "",
+    status_code=202,
+    response_model=Created,
+    openapi_extra=multipart_body(
+        "Audio or video to dub.",
+        target_language={"type": "string", "example": "es"},
+        source_language={"type": "string", "description": "Absent: detected."},
+        options={
+            "type": "string",
+            "description": "JSON of DubOptions.",
+            "example": '{"timing": {"max_speed": 1.25}, "audio_formats": ["mp3", "wav"]}',
+        },
+    ),
+)
+async def create_dub(
+    request: Request,
+    response: Response,
+    studio: StudioDep,
+    service: DubsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Created:
+    """Start a dub. The upload streams to disk under the size cap; the job runs in the
+    background (follow ``links.events``). The same ``Idempotency-Key`` returns the same dub."""
+    async with receive_media(request, studio) as upload:
+        target = upload.field("target_language")
+        if not target:
+            raise ValidationFailed("target_language is required (a code such as 'es').")
+        source = upload.field("source_language") or None
+        target_code = resolve_language(target).code
+        source_code = resolve_language(source).code if source and source != "auto" else None
+        plan = parse_options(upload.field("options")).plan(target_code, source_code)
+        job = await service.create(upload.path, upload.filename, plan, idempotency_key)
+    response.headers["Location"] = f"/api/v1/dubs/{job.id}"
+    return Created(id=job.id, status=job.status.value, links=_links(job.id))
+
+
+@router.get("", response_model=DubList)
+async def list_dubs(
+    service: DubsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DubList:
+    """Projects, newest first."""
+    jobs, total = await service.page(limit, offset)
+    return DubList(
+        items=[await _dub_out(service, j) for j in jobs], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{dub_id}", response_model=DubOut)
+async def get_dub(dub_id: str, service: DubsDep) -> DubOut:
+    return await _dub_out(service, await service.get(dub_id))
+
+
+@router.get("/{dub_id}/events", response_class=EventSourceResponse)
+async def dub_events(
+    dub_id: str,
+    service: DubsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: ``status``, ``progress``, ``segment``, ``error``, ``done``. Each
+    has an ``id``; reconnect with ``Last-Event-ID`` to continue where you left off."""
+    await service.get(dub_id)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        cursor, quiet_after_end = after, 0
+        while True:
+            signal = service.hub.signal(dub_id)
+            events = await service.events_after(dub_id, cursor)
+            for event in events:
+                cursor = event.seq
+                yield {"id": str(event.seq), "event": event.type, "data": json.dumps(event.data)}
+                if event.type == "done":
+                    return
+            job = await service.find(dub_id)
+            if job is None:
+                return
+            if job.status.finished and not events:
+                # Finished before this client's cursor (a reconnect after the end): one
+                # short look for a late "done", then close.
+                quiet_after_end += 1
+                if quiet_after_end > 1:
+                    return
+                await service.hub.wait(signal, 1.0)
+                continue
+            await service.hub.wait(signal, EVENT_WAIT_S)
+
+    return EventSourceResponse(stream(), ping=EVENT_WAIT_S)
+
+
+@router.post("/{dub_id}/cancel", response_model=DubOut)
+async def cancel_dub(dub_id: str, service: DubsDep) -> DubOut:
+    return await _dub_out(service, await service.cancel(dub_id))
+
+
+@router.delete("/{dub_id}", status_code=204)
+async def delete_dub(dub_id: str, service: DubsDep) -> Response:
+    """Delete the project, its files, and artifacts no other project shares."""
+    await service.delete(dub_id)
+    return Response(status_code=204)
+
+
+@router.get("/{dub_id}/segments", response_model=SegmentList)
+async def list_segments(dub_id: str, service: DubsDep) -> SegmentList:
+    return SegmentList(items=[_segment_out(dub_id, s) for s in await service.segments(dub_id)])
+
+
+@router.patch("/{dub_id}/segments/{segment_id}", response_model=SegmentOut)
+async def edit_segment(
+    dub_id: str, segment_id: str, body: SegmentPatch, service: DubsDep
+) -> SegmentOut:
+    """Edit one line; it is marked stale until the next render. 409 while the dub runs."""
+    edit = SegmentEdit(**body.model_dump())
+    return _segment_out(dub_id, await service.edit_segment(dub_id, segment_id, edit))
+
+
+@router.post(
+    "/{dub_id}/segments/{segment_id}/synthesize",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}},
+)
+async def synthesize_segment(dub_id: str, segment_id: str, service: DubsDep) -> Response:
+    """Re-voice one line now and hear it; it joins the mix at the next render."""
+    audio = await service.synthesize_segment(dub_id, segment_id)
+    return Response(audio, media_type="audio/wav")
+
+
+@router.get(
+    "/{dub_id}/segments/{segment_id}/audio",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}},
+)
+async def segment_audio(
+    dub_id: str,
+    segment_id: str,
+    service: DubsDep,
+    track: Annotated[Literal["source", "dub"], Query()] = "dub",
+) -> Response:
+    audio = await service.segment_audio(dub_id, segment_id, track)
+    return Response(audio, media_type="audio/wav")
+
+
+@router.post("/{dub_id}/render", status_code=202, response_model=DubOut)
+async def render_dub(dub_id: str, service: DubsDep) -> DubOut:
+    """Rebuild the stale lines, then mix and export again."""
+    return await _dub_out(service, await service.render(dub_id))
+
+
+@router.get("/{dub_id}/outputs/{name}", response_class=FileResponse)
+async def get_output(dub_id: str, name: str, service: DubsDep) -> FileResponse:
+    """An output file, with HTTP Range support for seeking players."""
+    job = await service.get(dub_id)
+    path = service.output_path(job, name)
+    return FileResponse(
+        path,
+        media_type=_content_type(path.name),
+        filename=path.name,
+        content_disposition_type="inline",
+    )
+
+
+@router.get("/{dub_id}/input", response_class=FileResponse)
+async def get_input(dub_id: str, service: DubsDep) -> FileResponse:
+    """The original upload, for playback and the waveform (Range supported)."""
+    job = await service.get(dub_id)
+    path = service.input_path(job)
+    return FileResponse(
+        path,
+        media_type=_content_type(job.input_name),
+        filename=job.input_name,
+        content_disposition_type="inline",
+    )

@@ -1,0 +1,131 @@
+"""The job store's tables as SQLAlchemy declarative models.
+
+Only portable types (strings, floats, booleans, JSON, timestamps) so one schema serves SQLite
+and PostgreSQL. Enums are stored as their string values: adding a member then needs no
+migration. ``migrations/versions`` must produce exactly these tables; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend: SQLite keeps no offset, so it is stored as UTC
+    and restored on read; a naive datetime is refused rather than guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the job store keeps aware UTC times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # Named constraints and indexes, so later migrations can refer to them by name.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class JobRow(Base):
+    """A ``DubJob``; attribute names match its fields so updates map one to one."""
+
+    __tablename__ = "dub_jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    input_name: Mapped[str] = mapped_column(Text)
+    input_path: Mapped[str] = mapped_column(Text)
+    input_digest: Mapped[str] = mapped_column(String(128))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stage: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[float] = mapped_column(Float)
+    eta_s: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    source_language: Mapped[str | None] = mapped_column(String(32))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    outputs: Mapped[dict[str, str]] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    segments_done: Mapped[int] = mapped_column(Integer)
+    segments_total: Mapped[int] = mapped_column(Integer)
+    # The last event number handed out: incrementing it locks the row, so concurrent writers
+    # get distinct numbers, and pruning never lets a number be reused.
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index(None, "created_at", "id"),
+        Index(None, "status"),
+    )
+
+
+class SegmentRow(Base):
+    """A transcript line of one job (a domain ``Segment``); deleted with its job."""
+
+    __tablename__ = "dub_segments"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey(JobRow.id, ondelete="CASCADE"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    speaker: Mapped[str] = mapped_column(String(64))
+    source_text: Mapped[str] = mapped_column(Text)
+    words: Mapped[list[list[Any]]] = mapped_column(JSON)  # [[start, end, text, probability]]
+    target_text: Mapped[str] = mapped_column(Text)
+    voice: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    target_edited: Mapped[bool] = mapped_column(Boolean)
+    audio_key: Mapped[str | None] = mapped_column(String(255))
+    synthesized_s: Mapped[float | None] = mapped_column(Float)
+    fitted_s: Mapped[float | None] = mapped_column(Float)
+    speed: Mapped[float | None] = mapped_column(Float)
+    overrun_s: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (Index(None, "job_id", "start_s", "speaker", "id"),)
+
+
+class EventRow(Base):
+    """A numbered event of one job; deleted with its job or by pruning."""
+
+    __tablename__ = "dub_events"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey(JobRow.id, ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,324 @@
+"""Dub projects, their editable transcripts and their event streams, in SQLite or PostgreSQL.
+
+Every method is synchronous and runs in its own short transaction, so callers may use one
+``DubStore`` from the event loop's worker threads and the job runner at once.
+
+SQLite notes: WAL lets readers run beside the one writer; the busy timeout makes a second
+writer wait instead of failing. Write transactions start with ``BEGIN IMMEDIATE``: a deferred
+transaction that reads first and writes later fails at once with "database is locked" when
+another writer got in between, whatever the timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
+
+from dubbing_studio.domain.dub import DubPlan, FitOutcome, Segment, SegmentStatus
+from dubbing_studio.domain.jobs import DubJob, JobEvent, JobStatus
+from dubbing_studio.domain.speech import Word
+from dubbing_studio.jobs.schema import EventRow, JobRow, SegmentRow
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE = "dubbing_studio_write"  # execution option marking a write transaction
+_UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+_JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(DubJob))
+_UPDATABLE = _JOB_FIELDS - {"id"}
+
+
+class DubStore:
+    """The persistent store of dub jobs; ``migrate()`` once before use."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = make_url(database_url)
+        sqlite = self.url.get_backend_name() == "sqlite"
+        self._engine = create_engine(
+            self.url,
+            connect_args={"check_same_thread": False} if sqlite else {},
+            pool_pre_ping=not sqlite,  # a server restart leaves dead pooled connections
+        )
+        if sqlite:
+            _configure_sqlite(self._engine)
+        self._write_engine = self._engine.execution_options(**{_WRITE: True})
+        self._reads = sessionmaker(self._engine, expire_on_commit=False)
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        """Closes pooled connections (at shutdown, or before deleting a SQLite file)."""
+        self._engine.dispose()
+
+    def migrate(self) -> None:
+        """Brings the schema to the latest revision; a no-op when it is already there."""
+        if self.url.get_backend_name() == "sqlite" and self.url.database:
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        config = Config()
+        # Config values go through configparser interpolation: a literal % must be doubled.
+        config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+        with self._write_engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    # Jobs
+
+    def create_job(self, job: DubJob) -> DubJob:
+        """Inserts ``job``; a job already stored under its idempotency key wins, so a retried
+        request returns the first job instead of starting a second."""
+        try:
+            with self._writes.begin() as session:
+                session.add(JobRow(**_job_columns(job)))
+        except IntegrityError:
+            if job.idempotency_key is None:
+                raise
+            with self._reads.begin() as session:
+                existing = session.scalar(
+                    select(JobRow).where(JobRow.idempotency_key == job.idempotency_key)
+                )
+                if existing is None:  # the conflict was something else, e.g. the id
+                    raise
+                return _job_from_row(existing)
+        return job
+
+    def get_job(self, job_id: str) -> DubJob | None:
+        with self._reads.begin() as session:
+            row = session.get(JobRow, job_id)
+            return None if row is None else _job_from_row(row)
+
+    def list_jobs(self, limit: int, offset: int) -> tuple[list[DubJob], int]:
+        """A page of jobs, newest first, and the total count."""
+        with self._reads.begin() as session:
+            total = session.scalar(select(func.count()).select_from(JobRow)) or 0
+            rows = session.scalars(
+                select(JobRow)
+                .order_by(JobRow.created_at.desc(), JobRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_job_from_row(row) for row in rows], total
+
+    def update_job(self, job_id: str, **changes: Any) -> DubJob:
+        """Sets the given ``DubJob`` fields (any but ``id``) and ``updated_at`` (now, unless
+        given); only those columns are written, so concurrent updates of other fields stay.
+        Raises ``KeyError`` when the job does not exist."""
+        if invalid := changes.keys() - _UPDATABLE:
+            raise TypeError(f"not updatable job fields: {sorted(invalid)}")
+        values = {"updated_at": _now()} | {
+            name: _column_value(name, value) for name, value in changes.items()
+        }
+        with self._writes.begin() as session:
+            row = session.scalar(
+                update(JobRow).where(JobRow.id == job_id).values(values).returning(JobRow)
+            )
+            if row is None:
+                raise KeyError(job_id)
+            return _job_from_row(row)
+
+    def claim_unfinished(self) -> list[DubJob]:
+        """Queued and running jobs, oldest first: what a restarted runner must resume."""
+        with self._reads.begin() as session:
+            rows = session.scalars(
+                select(JobRow)
+                .where(JobRow.status.in_(_UNFINISHED))
+                .order_by(JobRow.created_at, JobRow.id)
+            )
+            return [_job_from_row(row) for row in rows]
+
+    def delete_job(self, job_id: str) -> bool:
+        """Deletes a job with its segments and events; False when there was none."""
+        with self._writes.begin() as session:
+            return _rowcount(session, delete(JobRow).where(JobRow.id == job_id)) > 0
+
+    # Segments
+
+    def replace_segments(
+        self, job_id: str, segments: list[Segment], source_language: str | None
+    ) -> None:
+        """Makes ``segments`` the job's whole transcript; ``source_language``, when given, is
+        stored on the job in the same transaction. Raises ``KeyError`` for an unknown job."""
+        with self._writes.begin() as session:
+            job = session.get(JobRow, job_id)
+            if job is None:
+                raise KeyError(job_id)
+            if source_language is not None:
+                job.source_language = source_language
+            session.execute(delete(SegmentRow).where(SegmentRow.job_id == job_id))
+            session.add_all(SegmentRow(**_segment_columns(job_id, s)) for s in segments)
+
+    def get_segments(self, job_id: str) -> list[Segment]:
+        """The transcript in playing order (start, then speaker, then id)."""
+        with self._reads.begin() as session:
+            rows = session.scalars(
+                select(SegmentRow)
+                .where(SegmentRow.job_id == job_id)
+                .order_by(SegmentRow.start_s, SegmentRow.speaker, SegmentRow.id)
+            )
+            return [_segment_from_row(row) for row in rows]
+
+    def get_segment(self, job_id: str, segment_id: str) -> Segment | None:
+        with self._reads.begin() as session:
+            row = session.get(SegmentRow, (job_id, segment_id))
+            return None if row is None else _segment_from_row(row)
+
+    def update_segment(self, job_id: str, segment: Segment) -> Segment:
+        """Stores ``segment`` whole over the one with its id; ``KeyError`` if there is none."""
+        with self._writes.begin() as session:
+            statement = (
+                update(SegmentRow)
+                .where(SegmentRow.job_id == job_id, SegmentRow.id == segment.id)
+                .values(_segment_columns(job_id, segment))
+            )
+            if _rowcount(session, statement) == 0:
+                raise KeyError((job_id, segment.id))
+        return segment
+
+    # Events
+
+    def add_event(self, job_id: str, type: str, data: dict[str, Any]) -> JobEvent:
+        """Appends an event numbered one past the job's last (1 for the first); numbers are
+        never reused, even after pruning. Raises ``KeyError`` for an unknown job."""
+        with self._writes.begin() as session:
+            seq = session.scalar(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(last_event_seq=JobRow.last_event_seq + 1)
+                .returning(JobRow.last_event_seq)
+            )
+            if seq is None:
+                raise KeyError(job_id)
+            job_event = JobEvent(job_id=job_id, seq=seq, type=type, data=data, created_at=_now())
+            session.add(EventRow(**dataclasses.asdict(job_event)))
+        return job_event
+
+    def events_after(self, job_id: str, after_seq: int, limit: int = 500) -> list[JobEvent]:
+        """Events numbered above ``after_seq``, in order: an SSE client's resume point."""
+        with self._reads.begin() as session:
+            rows = session.scalars(
+                select(EventRow)
+                .where(EventRow.job_id == job_id, EventRow.seq > after_seq)
+                .order_by(EventRow.seq)
+                .limit(limit)
+            )
+            return [
+                JobEvent(
+                    job_id=row.job_id,
+                    seq=row.seq,
+                    type=row.type,
+                    data=row.data,
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ]
+
+    def prune_events(self, job_id: str, keep_last: int) -> int:
+        """Deletes all but the job's ``keep_last`` newest events; returns how many went."""
+        if keep_last < 0:
+            raise ValueError(f"keep_last must be >= 0, not {keep_last}")
+        cutoff = (
+            select(JobRow.last_event_seq - keep_last).where(JobRow.id == job_id).scalar_subquery()
+        )
+        with self._writes.begin() as session:
+            return _rowcount(
+                session, delete(EventRow).where(EventRow.job_id == job_id, EventRow.seq <= cutoff)
+            )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Per-connection pragmas, and SQLAlchemy (not the sqlite3 module) emitting BEGIN."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the "begin" hook below starts transactions
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # With WAL, NORMAL stays consistent; a power cut may lose the last commits only.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")  # for ON DELETE CASCADE
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _rowcount(session: Session, statement: Executable) -> int:
+    """Rows a DML statement touched (a Session's results are not typed as cursor results)."""
+    return session.connection().execute(statement).rowcount
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _column_value(name: str, value: Any) -> Any:
+    """A ``DubJob`` field's value as its ``JobRow`` column stores it."""
+    if name == "plan":
+        return value.to_dict()
+    if name == "status":
+        return JobStatus(value).value
+    return value
+
+
+def _job_columns(job: DubJob) -> dict[str, Any]:
+    return {name: _column_value(name, getattr(job, name)) for name in _JOB_FIELDS}
+
+
+def _job_from_row(row: JobRow) -> DubJob:
+    values = {name: getattr(row, name) for name in _JOB_FIELDS}
+    values["status"] = JobStatus(row.status)
+    values["plan"] = DubPlan.from_dict(row.plan)
+    return DubJob(**values)
+
+
+def _segment_columns(job_id: str, segment: Segment) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "id": segment.id,
+        "start_s": segment.start,
+        "end_s": segment.end,
+        "speaker": segment.speaker,
+        "source_text": segment.source_text,
+        "words": [[w.start, w.end, w.text, w.probability] for w in segment.words],
+        "target_text": segment.target_text,
+        "voice": segment.voice,
+        "status": segment.status.value,
+        "target_edited": segment.target_edited,
+        "audio_key": segment.audio_key,
+        "synthesized_s": segment.synthesized_s,
+        "fitted_s": segment.fitted_s,
+        "speed": segment.speed,
+        "overrun_s": segment.overrun_s,
+        "outcome": None if segment.outcome is None else segment.outcome.value,
+    }
+
+
+def _segment_from_row(row: SegmentRow) -> Segment:
+    return Segment(
+        id=row.id,
+        start=row.start_s,
+        end=row.end_s,
+        speaker=row.speaker,
+        source_text=row.source_text,
+        words=tuple(Word(*word) for word in row.words),
+        target_text=row.target_text,
+        voice=row.voice,
+        status=SegmentStatus(row.status),
+        target_edited=row.target_edited,
+        audio_key=row.audio_key,
+        synthesized_s=row.synthesized_s,
+        fitted_s=row.fitted_s,
+        speed=row.speed,
+        overrun_s=row.overrun_s,
+        outcome=None if row.outcome is None else FitOutcome(row.outcome),
+    )

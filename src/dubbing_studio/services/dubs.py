@@ -1,0 +1,540 @@
+"""Dub projects: create, run, follow, edit, re-voice, render, cancel and delete.
+
+The HTTP API (and later the MCP server and workers) are thin shells over this service. A
+project lives in ``data/projects/<id>/`` (its input and outputs) plus its rows in the store;
+stage outputs live in the shared, content-keyed artifact store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from dubbing_studio import media
+from dubbing_studio.config import Settings
+from dubbing_studio.domain.dub import DubPlan, Segment, SegmentStatus, Transcript
+from dubbing_studio.domain.errors import (
+    NotFound,
+    StudioError,
+    ValidationFailed,
+)
+from dubbing_studio.domain.jobs import DubJob, JobEvent, JobStatus
+from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.jobs.runner import JobRunner
+from dubbing_studio.jobs.store import DubStore
+from dubbing_studio.pipeline.artifacts import ArtifactStore, digest_file
+from dubbing_studio.pipeline.casting import cast_voices, parse_voice
+from dubbing_studio.pipeline.context import DubContext, Progress
+from dubbing_studio.pipeline.runner import DubPipeline
+from dubbing_studio.pipeline.speech import speak_line
+from dubbing_studio.pipeline.timing import windows
+from dubbing_studio.services.events import EventHub
+from dubbing_studio.services.studio import Studio
+
+log = logging.getLogger(__name__)
+
+# Share of a whole run each stage takes on this kind of machine, for progress and ETA.
+STAGE_WEIGHTS = {
+    "ingest": 0.02,
+    "transcribe": 0.25,
+    "translate": 0.05,
+    "synthesize": 0.55,
+    "mix": 0.08,
+    "export": 0.05,
+}
+EVENTS_KEPT = 2000
+ARTIFACTS_FILE = "artifacts.json"
+
+
+class Conflict(StudioError):
+    """The project is in a state that forbids this (HTTP 409)."""
+
+    status_code = 409
+    error_code = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEdit:
+    """Fields a person may change on one line; None means unchanged."""
+
+    source_text: str | None = None
+    target_text: str | None = None
+    speaker: str | None = None
+    voice: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+class DubService:
+    def __init__(
+        self,
+        settings: Settings,
+        studio: Studio,
+        store: DubStore,
+        artifacts: ArtifactStore,
+        hub: EventHub,
+    ) -> None:
+        self.settings = settings
+        self.studio = studio
+        self.store = store
+        self.artifacts = artifacts
+        self.hub = hub
+        self.pipeline = DubPipeline(studio, artifacts)
+        self.runner: JobRunner | None = None
+        self.projects = settings.data_dir / "projects"
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def resume(self) -> list[str]:
+        """Requeue jobs a previous process left queued or running; their finished stages
+        are found in the artifact store, so they continue where they stopped."""
+        await anyio.to_thread.run_sync(self._remove_partial_files)
+        jobs = await self._db(self.store.claim_unfinished)
+        for job in jobs:
+            await self._db(self.store.update_job, job.id, status=JobStatus.QUEUED)
+            await self._submit(job.id)
+        return [job.id for job in jobs]
+
+    def _remove_partial_files(self) -> None:
+        self.artifacts.remove_partials()
+        if self.projects.exists():
+            for pattern in ("*/outputs/.partial-*", "*/outputs/.tmp-*", "*/.partial-*"):
+                for partial in self.projects.glob(pattern):
+                    partial.unlink(missing_ok=True)
+
+    # --- create -------------------------------------------------------------------------
+    async def create(
+        self,
+        upload_path: Path,
+        input_name: str,
+        plan: DubPlan,
+        idempotency_key: str | None = None,
+    ) -> DubJob:
+        """Adopt an uploaded file as a new project and queue it. The upload is moved into
+        the project's folder (or removed, when the idempotency key names an earlier job)."""
+        info = await anyio.to_thread.run_sync(
+            lambda: media.probe(upload_path, max_duration_s=self.settings.max_duration_s)
+        )
+        job_id = uuid.uuid4().hex
+        folder = self.projects / job_id
+        folder.mkdir(parents=True, exist_ok=False)
+        suffix = Path(input_name).suffix.lower()[:8] if Path(input_name).suffix.isascii() else ""
+        stored = folder / f"input{suffix if suffix.replace('.', '').isalnum() else ''}"
+        try:
+            await anyio.to_thread.run_sync(shutil.move, upload_path, stored)
+            digest = await anyio.to_thread.run_sync(digest_file, stored)
+            now = datetime.now(UTC)
+            job = DubJob(
+                id=job_id,
+                created_at=now,
+                updated_at=now,
+                status=JobStatus.QUEUED,
+                input_name=input_name or stored.name,
+                input_path=str(stored),
+                input_digest=digest,
+                plan=plan,
+                duration_s=round(info.duration, 3),
+                idempotency_key=idempotency_key,
+            )
+            created = await self._db(self.store.create_job, job)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if created.id != job_id:  # lost an idempotency race to a concurrent request
+            shutil.rmtree(folder, ignore_errors=True)
+            return created
+        await self._event(job_id, "status", {"status": "queued", "stage": None})
+        await self._submit(job_id)
+        return created
+
+    async def _submit(self, job_id: str) -> None:
+        if self.runner is None:
+            raise RuntimeError("The dub service has no runner attached.")
+        await self.runner.submit(job_id)
+
+    # --- run ----------------------------------------------------------------------------
+    async def execute(self, job_id: str) -> None:
+        """Run (or continue, or re-render) one job to the end; called by the runner."""
+        job = await self._db(self.store.get_job, job_id)
+        if job is None or job.status == JobStatus.CANCELLED:
+            return
+        started = time.monotonic()
+        await self._db(
+            self.store.update_job,
+            job_id,
+            status=JobStatus.RUNNING,
+            error=None,
+            error_code=None,
+            stage="ingest",
+            progress=0.0,
+            eta_s=None,
+        )
+        await self._event(job_id, "status", {"status": "running", "stage": "ingest"})
+        events: asyncio.Queue[Progress | None] = asyncio.Queue()
+        writer = asyncio.create_task(self._record_progress(job_id, events, started))
+        try:
+            segments = await self._db(self.store.get_segments, job_id)
+            transcript = (
+                Transcript(job.source_language, job.duration_s or 0.0, tuple(segments))
+                if segments and job.source_language
+                else None
+            )
+            result = await self.pipeline.run(
+                Path(job.input_path),
+                job.plan,
+                self._folder(job_id) / "outputs",
+                transcript=transcript,
+                progress=events.put_nowait,
+            )
+        except asyncio.CancelledError:
+            events.put_nowait(None)
+            await asyncio.shield(self._finish(job_id, writer, JobStatus.CANCELLED))
+            raise
+        except StudioError as exc:
+            events.put_nowait(None)
+            await self._finish(job_id, writer, JobStatus.FAILED, exc.detail, exc.error_code)
+            return
+        except Exception:
+            log.exception("Dub %s failed", job_id)
+            events.put_nowait(None)
+            await self._finish(
+                job_id,
+                writer,
+                JobStatus.FAILED,
+                "The dub failed unexpectedly; the server log has the details.",
+                "internal_error",
+            )
+            return
+        events.put_nowait(None)
+        await writer
+        await self._db(self.store.replace_segments, job_id, result.segments, result.source_language)
+        await anyio.to_thread.run_sync(self._remember_artifacts, job_id, result.artifacts)
+        await self._db(
+            self.store.update_job,
+            job_id,
+            status=JobStatus.SUCCEEDED,
+            stage=None,
+            progress=1.0,
+            eta_s=0.0,
+            source_language=result.source_language,
+            outputs={name: path.name for name, path in result.outputs.items()},
+            segments_done=len(result.segments),
+            segments_total=len(result.segments),
+        )
+        # Engine calls tell a client (and the tests) what a render actually recomputed.
+        await self._event(
+            job_id, "done", {"status": "succeeded", "engine_calls": dict(result.engine_calls)}
+        )
+
+    async def _finish(
+        self,
+        job_id: str,
+        writer: asyncio.Task[None],
+        status: JobStatus,
+        detail: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        await writer
+        await self._db(
+            self.store.update_job, job_id, status=status, error=detail, error_code=code, eta_s=None
+        )
+        if detail:
+            await self._event(job_id, "error", {"detail": detail, "error_code": code})
+        await self._event(job_id, "done", {"status": status.value})
+
+    async def _record_progress(
+        self, job_id: str, events: asyncio.Queue[Progress | None], started: float
+    ) -> None:
+        """Persist progress in order, off the event loop; segments as they appear."""
+        last_stage: str | None = None
+        while (event := await events.get()) is not None:
+            fraction = _overall(event)
+            elapsed = time.monotonic() - started
+            eta = elapsed / fraction * (1 - fraction) if fraction > 0.05 else None
+            changes: dict[str, Any] = {
+                "stage": event.stage,
+                "progress": round(fraction, 4),
+                "eta_s": round(eta, 1) if eta is not None else None,
+            }
+            if event.stage == "synthesize":
+                changes.update(segments_done=event.done, segments_total=event.total)
+            if event.language:
+                changes["source_language"] = event.language
+            await self._db(self.store.update_job, job_id, **changes)
+            if event.stage != last_stage:
+                await self._event(job_id, "status", {"status": "running", "stage": event.stage})
+                last_stage = event.stage
+            progress = {key: changes[key] for key in ("stage", "progress", "eta_s")}
+            progress.update(done=event.done, total=event.total, message=event.message)
+            await self._event(job_id, "progress", progress)
+            if event.stage in ("transcribe", "translate") and event.segments:
+                await self._db(
+                    self.store.replace_segments, job_id, list(event.segments), event.language
+                )
+            for segment in event.segments:
+                if event.stage == "synthesize":
+                    await self._db(self.store.update_segment, job_id, segment)
+                await self._event(job_id, "segment", {"segment": segment_json(segment)})
+        await self._db(self.store.prune_events, job_id, EVENTS_KEPT)
+
+    # --- edit ---------------------------------------------------------------------------
+    async def edit_segment(self, job_id: str, segment_id: str, edit: SegmentEdit) -> Segment:
+        job = await self._idle_job(job_id)
+        segments = await self._db(self.store.get_segments, job_id)
+        current = _find(segments, segment_id)
+        changes: dict[str, Any] = {"status": SegmentStatus.STALE}
+        if edit.source_text is not None and edit.source_text != current.source_text:
+            changes.update(
+                source_text=edit.source_text.strip(), target_text="", target_edited=False
+            )
+        if edit.target_text is not None and edit.target_text != current.target_text:
+            changes.update(target_text=edit.target_text.strip(), target_edited=True)
+        if edit.speaker is not None:
+            if not edit.speaker.strip():
+                raise ValidationFailed("Speaker must not be empty.")
+            changes["speaker"] = edit.speaker.strip()
+        if edit.voice is not None:
+            target = resolve_language(job.plan.target_language).code
+            changes["voice"] = (
+                str(parse_voice(edit.voice, self.studio.registry, target)) if edit.voice else None
+            )
+        if edit.start is not None:
+            changes["start"] = round(edit.start, 3)
+        if edit.end is not None:
+            changes["end"] = round(edit.end, 3)
+        updated = current.edited(**changes)
+        _check_timing(updated, segments, job.duration_s)
+        saved = await self._db(self.store.update_segment, job_id, updated)
+        await self._event(job_id, "segment", {"segment": segment_json(saved)})
+        return saved
+
+    async def synthesize_segment(self, job_id: str, segment_id: str) -> bytes:
+        """Re-voice one line now and return it as WAV. The line stays stale until the next
+        render puts it into the mix."""
+        job = await self._idle_job(job_id)
+        segments = await self._db(self.store.get_segments, job_id)
+        segment = _find(segments, segment_id)
+        target = resolve_language(job.plan.target_language).code
+        ctx = DubContext(self.studio, self.artifacts, job.plan)
+        if not segment.target_text.strip():
+            (text,), _, _ = await self.studio.translate(
+                [segment.source_text],
+                job.source_language or "en",
+                target,
+                glossary=job.plan.glossary,
+                engine=job.plan.translator,
+            )
+            segment = segment.edited(target_text=text)
+        ordered = sorted(segments, key=lambda s: (s.start, s.speaker))
+        spans = windows(ordered, job.duration_s or segment.end, job.plan.timing)
+        window = spans[[s.id for s in ordered].index(segment.id)]
+        voice = (
+            parse_voice(segment.voice, self.studio.registry, target)
+            if segment.voice
+            else cast_voices(self.studio.registry, _speakers(ordered), target, job.plan)[
+                segment.speaker
+            ]
+        )
+        line = await speak_line(ctx, segment, segment.start, window, voice, target)
+        saved = await self._db(
+            self.store.update_segment, job_id, line.segment.edited(status=SegmentStatus.STALE)
+        )
+        await self._event(job_id, "segment", {"segment": segment_json(saved)})
+        return await anyio.to_thread.run_sync(
+            media.encode_audio, line.samples, line.sample_rate, "wav"
+        )
+
+    async def render(self, job_id: str) -> DubJob:
+        """Rebuild stale lines, then mix and export again."""
+        await self._idle_job(job_id)
+        job = await self._db(
+            self.store.update_job,
+            job_id,
+            status=JobStatus.QUEUED,
+            progress=0.0,
+            stage=None,
+            error=None,
+            error_code=None,
+        )
+        await self._event(job_id, "status", {"status": "queued", "stage": None})
+        await self._submit(job_id)
+        return job
+
+    async def cancel(self, job_id: str) -> DubJob:
+        job = await self.get(job_id)
+        if job.status.finished:
+            raise Conflict(f"The dub has already {job.status.value}.")
+        await self._db(self.store.update_job, job_id, status=JobStatus.CANCELLED)
+        if self.runner is not None and not await self.runner.cancel(job_id):
+            await self._event(job_id, "done", {"status": "cancelled"})
+        return await self.get(job_id)
+
+    async def delete(self, job_id: str) -> None:
+        """Remove the project, its rows and the artifacts no other project uses."""
+        job = await self.get(job_id)
+        if not job.status.finished and self.runner is not None:
+            await self._db(self.store.update_job, job_id, status=JobStatus.CANCELLED)
+            await self.runner.cancel(job_id)
+        await anyio.to_thread.run_sync(self._remove_project_files, job_id)
+        await self._db(self.store.delete_job, job_id)
+        self.hub.notify(job_id)
+
+    def _remove_project_files(self, job_id: str) -> None:
+        mine = self._artifacts_of(job_id)
+        others: set[Path] = set()
+        if self.projects.exists():
+            for folder in self.projects.iterdir():
+                if folder.name != job_id:
+                    others |= self._artifacts_of(folder.name)
+        self.artifacts.remove_unshared(mine, others)
+        shutil.rmtree(self._folder(job_id), ignore_errors=True)
+
+    # --- read ---------------------------------------------------------------------------
+    async def get(self, job_id: str) -> DubJob:
+        job = await self._db(self.store.get_job, job_id)
+        if job is None:
+            raise NotFound(f"No dub with id {job_id!r}.")
+        return job
+
+    async def find(self, job_id: str) -> DubJob | None:
+        return await self._db(self.store.get_job, job_id)
+
+    async def page(self, limit: int, offset: int) -> tuple[list[DubJob], int]:
+        return await self._db(self.store.list_jobs, limit, offset)
+
+    async def events_after(self, job_id: str, seq: int) -> list[JobEvent]:
+        return await self._db(self.store.events_after, job_id, seq)
+
+    async def segments(self, job_id: str) -> list[Segment]:
+        await self.get(job_id)
+        return await self._db(self.store.get_segments, job_id)
+
+    async def segment_audio(self, job_id: str, segment_id: str, track: str) -> bytes:
+        """One line as WAV: the original audio of its span, or its dubbed clip."""
+        job = await self.get(job_id)
+        segment = _find(await self._db(self.store.get_segments, job_id), segment_id)
+        if track == "source":
+            samples, rate = await anyio.to_thread.run_sync(
+                lambda: media.decode_audio(
+                    Path(job.input_path), sample_rate=None, channels="stereo"
+                )
+            )
+            clip = samples[:, int(segment.start * rate) : int(segment.end * rate)]
+        else:
+            stored = self.artifacts.load_audio(segment.audio_key) if segment.audio_key else None
+            if stored is None:
+                raise NotFound(f"Line {segment_id} has no dubbed audio yet.")
+            clip, rate = stored
+        return await anyio.to_thread.run_sync(media.encode_audio, clip, rate, "wav")
+
+    def output_path(self, job: DubJob, name: str) -> Path:
+        filename = job.outputs.get(name)
+        if filename is None:
+            available = ", ".join(sorted(job.outputs)) or "none yet"
+            raise NotFound(f"No output {name!r}; available: {available}.")
+        folder = (self._folder(job.id) / "outputs").resolve()
+        path = (folder / filename).resolve()
+        if not path.is_relative_to(folder) or not path.is_file():
+            raise NotFound(f"Output {name!r} is missing on disk.")
+        return path
+
+    def input_path(self, job: DubJob) -> Path:
+        return Path(job.input_path)
+
+    # --- helpers ------------------------------------------------------------------------
+    async def _idle_job(self, job_id: str) -> DubJob:
+        job = await self.get(job_id)
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            raise Conflict("The dub is running; wait for it to finish or cancel it first.")
+        return job
+
+    async def _event(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
+        await self._db(self.store.add_event, job_id, kind, data)
+        self.hub.notify(job_id)
+
+    async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    def _folder(self, job_id: str) -> Path:
+        return self.projects / job_id
+
+    def _artifacts_of(self, job_id: str) -> set[Path]:
+        record = self._folder(job_id) / ARTIFACTS_FILE
+        if not record.exists():
+            return set()
+        return {Path(p) for p in json.loads(record.read_text(encoding="utf-8"))}
+
+    def _remember_artifacts(self, job_id: str, used: frozenset[Path]) -> None:
+        known = self._artifacts_of(job_id) | {p for p in used if p.exists()}  # not misses
+        record = self._folder(job_id) / ARTIFACTS_FILE
+        partial = record.with_name(f".partial-{record.name}")
+        partial.write_text(json.dumps(sorted(map(str, known))), encoding="utf-8")
+        partial.replace(record)
+
+
+def _overall(event: Progress) -> float:
+    order = list(STAGE_WEIGHTS)
+    before = sum(STAGE_WEIGHTS[s] for s in order[: order.index(event.stage)])
+    within = event.done / event.total if event.total else 0.0
+    return min(1.0, before + STAGE_WEIGHTS[event.stage] * within)
+
+
+def _find(segments: Sequence[Segment], segment_id: str) -> Segment:
+    for segment in segments:
+        if segment.id == segment_id:
+            return segment
+    raise NotFound(f"No line with id {segment_id!r}.")
+
+
+def _speakers(segments: Sequence[Segment]) -> list[str]:
+    return list(dict.fromkeys(s.speaker for s in segments))
+
+
+def _check_timing(segment: Segment, segments: Sequence[Segment], duration: float | None) -> None:
+    """End after start, inside the media, and no overlap with the same speaker's lines."""
+    if segment.start < 0 or segment.end <= segment.start:
+        raise ValidationFailed(
+            f"A line must end after it starts (start {segment.start}, end {segment.end})."
+        )
+    if duration is not None and segment.end > duration + 1e-3:
+        raise ValidationFailed(f"The line ends after the media does ({duration:.2f} s).")
+    for other in segments:
+        if (
+            other.id != segment.id
+            and other.speaker == segment.speaker
+            and (segment.start < other.end and other.start < segment.end)
+        ):
+            raise ValidationFailed(
+                f"The line would overlap {other.id} of the same speaker "
+                f"({other.start:.2f}–{other.end:.2f} s)."
+            )
+
+
+def segment_json(segment: Segment) -> dict[str, Any]:
+    """A segment as the API and the event stream show it."""
+    return {
+        "id": segment.id,
+        "start": segment.start,
+        "end": segment.end,
+        "speaker": segment.speaker,
+        "source_text": segment.source_text,
+        "target_text": segment.target_text,
+        "voice": segment.voice,
+        "status": segment.status.value,
+        "speed": segment.speed,
+        "overrun_s": segment.overrun_s,
+        "outcome": segment.outcome.value if segment.outcome else None,
+        "synthesized_s": segment.synthesized_s,
+        "fitted_s": segment.fitted_s,
+        "target_edited": segment.target_edited,
+    }

@@ -1,0 +1,202 @@
+"""Dub projects over HTTP with the real engines: create, follow, edit, re-voice, render."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.slow
+
+
+def follow(client: TestClient, dub_id: str, last_event_id: int = 0) -> list[tuple[int, str, Any]]:
+    """Read the SSE stream to its end: (id, event, data) triples."""
+    events: list[tuple[int, str, Any]] = []
+    headers = {"Last-Event-ID": str(last_event_id)} if last_event_id else {}
+    with client.stream("GET", f"/api/v1/dubs/{dub_id}/events", headers=headers) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        current: dict[str, str] = {}
+        for line in stream.iter_lines():
+            if not line.strip():
+                if "event" in current:
+                    events.append(
+                        (int(current["id"]), current["event"], json.loads(current["data"]))
+                    )
+                current = {}
+                continue
+            key, _, value = line.partition(": ")
+            current[key] = value
+    return events
+
+
+@pytest.fixture(scope="module")
+def dubbed(client: TestClient, samples_dir: Path) -> Iterator[dict[str, Any]]:
+    with (samples_dir / "jfk.flac").open("rb") as handle:
+        response = client.post(
+            "/api/v1/dubs",
+            files={"file": ("jfk.flac", handle, "audio/flac")},
+            data={
+                "target_language": "Spanish",
+                "options": json.dumps({"audio_formats": ["mp3", "wav"]}),
+            },
+            headers={"Idempotency-Key": "jfk-es-1"},
+        )
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert response.headers["location"] == f"/api/v1/dubs/{created['id']}"
+    events = follow(client, created["id"])
+    yield {"id": created["id"], "events": events}
+    client.delete(f"/api/v1/dubs/{created['id']}")
+
+
+def test_progress_events_arrive_in_order_and_end_with_done(dubbed: dict[str, Any]) -> None:
+    events = dubbed["events"]
+    ids = [e[0] for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    kinds = [e[1] for e in events]
+    assert kinds[-1] == "done" and events[-1][2]["status"] == "succeeded"
+    stages = [e[2]["stage"] for e in events if e[1] == "progress"]
+    assert stages.index("transcribe") < stages.index("synthesize") < stages.index("export")
+    progress = [e[2]["progress"] for e in events if e[1] == "progress"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert any(e[1] == "segment" for e in events)
+
+
+def test_reconnecting_with_last_event_id_replays_only_newer_events(
+    client: TestClient, dubbed: dict[str, Any]
+) -> None:
+    events = dubbed["events"]
+    middle = events[len(events) // 2][0]
+    replay = follow(client, dubbed["id"], last_event_id=middle)
+    assert [e[0] for e in replay] == [e[0] for e in events if e[0] > middle]
+
+
+def test_the_dub_its_outputs_and_range_requests(client: TestClient, dubbed: dict[str, Any]) -> None:
+    dub = client.get(f"/api/v1/dubs/{dubbed['id']}").json()
+    assert dub["status"] == "succeeded" and dub["source_language"] == "en"
+    assert dub["target_language"] == "es" and dub["stale_segments"] == 0
+    names = {o["name"]: o for o in dub["outputs"]}
+    assert {"audio.mp3", "audio.wav", "subtitles.target.srt", "report.json"} <= set(names)
+    for name, output in names.items():
+        response = client.get(output["url"])
+        assert response.status_code == 200, name
+        assert response.headers["content-type"].startswith(output["content_type"])
+        assert len(response.content) == output["size"]
+    with av.open(io.BytesIO(client.get(names["audio.mp3"]["url"]).content)) as container:
+        assert abs(container.duration / 1e6 - 11.0) < 0.1
+    partial = client.get(names["audio.wav"]["url"], headers={"Range": "bytes=100-199"})
+    assert partial.status_code == 206 and len(partial.content) == 100
+    assert partial.headers["content-range"].startswith("bytes 100-199/")
+    report = client.get(names["report.json"]["url"]).json()
+    assert report["totals"]["max_speed"] <= 1.3
+    listing = client.get("/api/v1/dubs", params={"limit": 5}).json()
+    assert listing["items"][0]["id"] == dubbed["id"] and listing["total"] >= 1
+
+
+def test_idempotency_key_returns_the_same_dub(
+    client: TestClient, dubbed: dict[str, Any], samples_dir: Path
+) -> None:
+    with (samples_dir / "jfk.flac").open("rb") as handle:
+        again = client.post(
+            "/api/v1/dubs",
+            files={"file": ("jfk.flac", handle, "audio/flac")},
+            data={"target_language": "es"},
+            headers={"Idempotency-Key": "jfk-es-1"},
+        )
+    assert again.status_code == 202 and again.json()["id"] == dubbed["id"]
+
+
+def test_line_audio_and_edit_resynthesize_render(
+    client: TestClient, dubbed: dict[str, Any]
+) -> None:
+    base = f"/api/v1/dubs/{dubbed['id']}"
+    segments = client.get(f"{base}/segments").json()["items"]
+    assert len(segments) >= 2 and all(s["status"] == "ready" for s in segments)
+    first = segments[0]
+    for track in ("source", "dub"):
+        clip = client.get(f"{base}/segments/{first['id']}/audio", params={"track": track})
+        assert clip.status_code == 200 and clip.headers["content-type"] == "audio/wav"
+        assert clip.content[:4] == b"RIFF"
+
+    edited = client.patch(
+        f"{base}/segments/{first['id']}", json={"target_text": "Compatriotas, escuchad."}
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["status"] == "stale" and edited.json()["target_edited"]
+    assert client.get(base).json()["stale_segments"] == 1
+
+    voiced = client.post(f"{base}/segments/{first['id']}/synthesize")
+    assert voiced.status_code == 200 and voiced.content[:4] == b"RIFF"
+
+    last_id = dubbed["events"][-1][0]
+    render = client.post(f"{base}/render")
+    assert render.status_code == 202
+    events = follow(client, dubbed["id"], last_event_id=last_id)
+    done = events[-1]
+    assert done[1] == "done" and done[2]["status"] == "succeeded", events[-3:]
+    calls = done[2]["engine_calls"]
+    assert not any(k.startswith(("transcribe", "translate")) for k in calls), calls
+    assert sum(calls.values()) <= 1, "the edited line was voiced already; others are cached"
+    after = client.get(f"{base}/segments").json()["items"]
+    assert all(s["status"] == "ready" for s in after)
+    assert after[0]["target_text"] == "Compatriotas, escuchad."
+    srt = client.get(f"{base}/outputs/subtitles.target.srt").text
+    assert "Compatriotas, escuchad." in srt
+
+
+def test_errors(client: TestClient, dubbed: dict[str, Any], samples_dir: Path) -> None:
+    base = f"/api/v1/dubs/{dubbed['id']}"
+    assert client.get("/api/v1/dubs/nope").status_code == 404
+    assert client.get(f"{base}/outputs/nope.mp3").status_code == 404
+    assert client.patch(f"{base}/segments/nope", json={"target_text": "x"}).status_code == 404
+    bad_timing = client.patch(f"{base}/segments/seg-0001", json={"start": 5.0, "end": 4.0})
+    assert bad_timing.status_code == 422 and "end after it starts" in bad_timing.json()["detail"]
+    overlap = client.patch(f"{base}/segments/seg-0001", json={"end": 9.0})
+    assert overlap.status_code == 422 and "overlap" in overlap.json()["detail"]
+    jfk = (samples_dir / "jfk.flac").read_bytes()
+    missing = client.post("/api/v1/dubs", files={"file": ("a.flac", jfk)})
+    assert missing.status_code == 422 and "target_language" in missing.json()["detail"]
+    bad_options = client.post(
+        "/api/v1/dubs",
+        files={"file": ("a.flac", jfk)},
+        data={"target_language": "es", "options": '{"timing": {"max_speed": 9}}'},
+    )
+    assert bad_options.status_code == 422 and "max_speed" in bad_options.json()["detail"]
+    not_json = client.post(
+        "/api/v1/dubs",
+        files={"file": ("a.flac", jfk)},
+        data={"target_language": "es", "options": "{nope"},
+    )
+    assert not_json.status_code == 422
+    text = client.post(
+        "/api/v1/dubs", files={"file": ("a.mp3", b"hello " * 100)}, data={"target_language": "es"}
+    )
+    assert text.status_code == 415
+
+
+def test_editing_while_running_is_a_conflict_and_delete_leaves_nothing(
+    client: TestClient, samples_dir: Path, studio_settings: Any
+) -> None:
+    with (samples_dir / "stereo_diarization.wav").open("rb") as handle:
+        created = client.post(
+            "/api/v1/dubs",
+            files={"file": ("talk.wav", handle, "audio/wav")},
+            data={"target_language": "es"},
+        ).json()
+    base = f"/api/v1/dubs/{created['id']}"
+    conflict = client.post(f"{base}/render")
+    assert conflict.status_code == 409, conflict.text
+    follow(client, created["id"])
+    project = studio_settings.data_dir / "projects" / created["id"]
+    artifacts = [Path(p) for p in json.loads((project / "artifacts.json").read_text())]
+    assert artifacts and all(p.exists() for p in artifacts)
+    assert client.delete(base).status_code == 204
+    assert not project.exists()
+    assert not any(p.exists() for p in artifacts), "its artifacts are shared with no one"
+    assert client.get(base).status_code == 404

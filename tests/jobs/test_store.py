@@ -1,0 +1,376 @@
+"""The job store's contract, run against a SQLite file and (when configured) PostgreSQL.
+
+Set ``DUBBING_STUDIO_TEST_POSTGRES_URL`` (e.g. ``postgresql+psycopg://user:pw@host/db``) to
+run every contract test on PostgreSQL too; its tables are dropped before and after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from dubbing_studio.domain.dub import (
+    DubPlan,
+    FitOutcome,
+    MixPolicy,
+    Segment,
+    SegmentStatus,
+    TimingPolicy,
+)
+from dubbing_studio.domain.jobs import DubJob, JobStatus
+from dubbing_studio.domain.speech import Glossary, Word
+from dubbing_studio.jobs import DubStore
+from dubbing_studio.jobs.schema import Base
+
+POSTGRES_URL_ENV = "DUBBING_STUDIO_TEST_POSTGRES_URL"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
+
+FULL_PLAN = DubPlan(
+    target_language="es",
+    source_language="en",
+    transcriber="whisper",
+    translator="apertium",
+    synthesizer="piper",
+    voice="es_ES-davefx",
+    speaker_voices={"SPEAKER_00": "es_ES-davefx", "SPEAKER_01": "es_MX-ald"},
+    glossary=Glossary(keep=("NASA", "Apollo"), force=(("moon", "luna"), ("ship", "nave"))),
+    timing=TimingPolicy(max_speed=1.4, min_speed=0.8, max_overrun_s=0.2, min_line_s=0.5),
+    mix=MixPolicy(background="replace", duck_db=-12.0, fade_s=0.3, target_lufs=-23.0),
+    keep_original_audio=True,
+    audio_formats=("mp3", "wav"),
+    video_format="mkv",
+)
+
+
+def _drop_all(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DubStore]:
+    """A migrated store; the SQLite file sits in a folder that does not exist yet."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'studio.db'}"
+    else:
+        url = os.environ.get(POSTGRES_URL_ENV, "")
+        if not url:
+            pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+        _drop_all(url)
+    dub_store = DubStore(url)
+    dub_store.migrate()
+    yield dub_store
+    dub_store.close()
+    if request.param == "postgresql":
+        _drop_all(url)
+
+
+def make_job(job_id: str = "job-1", minutes: int = 0, **changes: Any) -> DubJob:
+    at = T0 + timedelta(minutes=minutes)
+    job = DubJob(
+        id=job_id,
+        created_at=at,
+        updated_at=at,
+        status=JobStatus.QUEUED,
+        input_name="talk.mp4",
+        input_path=f"projects/{job_id}/input.mp4",
+        input_digest="ab" * 32,
+        plan=DubPlan(target_language="es"),
+    )
+    return replace(job, **changes)
+
+
+def make_segment(segment_id: str, start: float, speaker: str = "a", **changes: Any) -> Segment:
+    segment = Segment(
+        id=segment_id, start=start, end=start + 1.5, speaker=speaker, source_text="hello"
+    )
+    return replace(segment, **changes)
+
+
+def run_in_threads(count: int, fn: Callable[[int], T]) -> list[T]:
+    """Runs ``fn(0..count-1)`` at once (a barrier lines them up) and re-raises any error."""
+    barrier = threading.Barrier(count)
+
+    def call(index: int) -> T:
+        barrier.wait()
+        return fn(index)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(call, range(count)))
+
+
+# Schema
+
+
+def test_migrate_is_idempotent_and_matches_the_models(store: DubStore) -> None:
+    store.create_job(make_job())
+    store.migrate()
+    assert store.get_job("job-1") == make_job()
+    engine = create_engine(store.url)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
+
+
+def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "nested" / "studio.db"
+    dub_store = DubStore(f"sqlite:///{path}")
+    dub_store.migrate()
+    dub_store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+# Jobs
+
+
+def test_create_and_get_keep_every_field(store: DubStore) -> None:
+    berlin = timezone(timedelta(hours=2))
+    job = make_job(
+        created_at=T0.astimezone(berlin),
+        status=JobStatus.RUNNING,
+        plan=FULL_PLAN,
+        stage="synthesize",
+        progress=0.25,
+        eta_s=12.5,
+        error="boom",
+        error_code="engine_failed",
+        source_language="en",
+        duration_s=61.25,
+        outputs={"audio": "dub.mp3", "subtitles": "dub.srt"},
+        idempotency_key="key-1",
+        segments_done=3,
+        segments_total=12,
+    )
+    assert store.create_job(job) == job
+    stored = store.get_job(job.id)
+    assert stored == job
+    assert stored.plan == FULL_PLAN
+    assert stored.created_at.tzinfo == UTC
+    assert stored.updated_at.tzinfo == UTC
+    assert store.get_job("missing") is None
+
+
+def test_naive_datetimes_are_refused(store: DubStore) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
+        store.create_job(make_job(created_at=datetime(2026, 1, 1)))
+
+
+def test_list_jobs_pages_newest_first_with_id_tiebreak(store: DubStore) -> None:
+    for job_id, minutes in [("j1", 0), ("j2", 1), ("j3", 2), ("j4", 2), ("j5", 3)]:
+        store.create_job(make_job(job_id, minutes))
+    pages = [store.list_jobs(limit=2, offset=offset) for offset in (0, 2, 4, 6)]
+    assert [[job.id for job in jobs] for jobs, _ in pages] == [
+        ["j5", "j4"],
+        ["j3", "j2"],
+        ["j1"],
+        [],
+    ]
+    assert {total for _, total in pages} == {5}
+
+
+def test_idempotency_key_returns_the_first_job(store: DubStore) -> None:
+    first = store.create_job(make_job("j1", idempotency_key="upload-1"))
+    assert store.create_job(make_job("j2", idempotency_key="upload-1")) == first
+    store.create_job(make_job("j3", idempotency_key="upload-2"))
+    store.create_job(make_job("j4"))
+    store.create_job(make_job("j5"))  # jobs without a key never collide
+    assert store.list_jobs(limit=10, offset=0)[1] == 4
+    with pytest.raises(IntegrityError):
+        store.create_job(make_job("j4"))  # a duplicate id is an error, not a replay
+
+
+def test_racing_idempotent_creates_make_one_job(store: DubStore) -> None:
+    created = run_in_threads(
+        4, lambda i: store.create_job(make_job(f"j{i}", idempotency_key="same"))
+    )
+    assert len({job.id for job in created}) == 1
+    assert store.list_jobs(limit=10, offset=0)[1] == 1
+
+
+def test_update_job_sets_fields_and_updated_at(store: DubStore) -> None:
+    store.create_job(make_job(source_language="en"))
+    updated = store.update_job(
+        "job-1",
+        status=JobStatus.SUCCEEDED,
+        progress=1.0,
+        plan=FULL_PLAN,
+        outputs={"video": "dub.mkv"},
+        eta_s=None,
+    )
+    assert updated.updated_at > T0
+    assert updated == replace(
+        make_job(source_language="en"),
+        updated_at=updated.updated_at,
+        status=JobStatus.SUCCEEDED,
+        progress=1.0,
+        plan=FULL_PLAN,
+        outputs={"video": "dub.mkv"},
+    )
+    assert store.get_job("job-1") == updated
+    assert store.update_job("job-1", status="failed").status is JobStatus.FAILED
+
+
+def test_update_job_rejects_unknown_jobs_and_fields(store: DubStore) -> None:
+    with pytest.raises(KeyError):
+        store.update_job("missing", progress=0.5)
+    store.create_job(make_job())
+    for bad in ({"id": "other"}, {"colour": "red"}):
+        with pytest.raises(TypeError):
+            store.update_job("job-1", **bad)
+
+
+def test_claim_unfinished_returns_queued_and_running_oldest_first(store: DubStore) -> None:
+    statuses = [
+        JobStatus.RUNNING,
+        JobStatus.SUCCEEDED,
+        JobStatus.QUEUED,
+        JobStatus.FAILED,
+        JobStatus.CANCELLED,
+        JobStatus.QUEUED,
+    ]
+    for minutes, status in enumerate(statuses):
+        store.create_job(make_job(f"j{minutes}", minutes, status=status))
+    assert [job.id for job in store.claim_unfinished()] == ["j0", "j2", "j5"]
+
+
+def test_delete_job_cascades_to_segments_and_events(store: DubStore) -> None:
+    for job_id in ("j1", "j2"):
+        store.create_job(make_job(job_id))
+        store.replace_segments(job_id, [make_segment("s1", 0.0)], None)
+        store.add_event(job_id, "status", {"status": "queued"})
+    assert store.delete_job("j1")
+    assert not store.delete_job("j1")
+    assert store.get_job("j1") is None
+    assert store.get_segments("j1") == []
+    assert store.events_after("j1", 0) == []
+    assert len(store.get_segments("j2")) == 1
+    assert len(store.events_after("j2", 0)) == 1
+
+
+# Segments
+
+
+def test_segments_roundtrip_in_playing_order(store: DubStore) -> None:
+    store.create_job(make_job())
+    full = make_segment(
+        "s2",
+        2.0,
+        words=(Word(2.0, 2.4, "hello", 0.9), Word(2.5, 3.1, "moon")),
+        target_text="hola",
+        voice="es_ES-davefx",
+        status=SegmentStatus.READY,
+        target_edited=True,
+        audio_key="fit-0123",
+        synthesized_s=1.75,
+        fitted_s=1.5,
+        speed=1.17,
+        overrun_s=0.05,
+        outcome=FitOutcome.SPED_UP,
+    )
+    # Same start: speaker, then id, decide.
+    others = [
+        make_segment("s3", 0.5, "b"),
+        make_segment("s1", 0.5, "a"),
+        make_segment("s0", 0.5, "b"),
+    ]
+    store.replace_segments("job-1", [full, *others], "en")
+    assert store.get_segments("job-1") == [others[1], others[2], others[0], full]
+    assert store.get_segment("job-1", "s2") == full
+    assert store.get_segment("job-1", "missing") is None
+    assert store.get_job("job-1").source_language == "en"
+
+    store.replace_segments("job-1", [others[0]], None)  # None keeps the job's language
+    assert store.get_segments("job-1") == [others[0]]
+    assert store.get_job("job-1").source_language == "en"
+    with pytest.raises(KeyError):
+        store.replace_segments("missing", [], None)
+
+
+def test_update_segment_stores_the_whole_segment(store: DubStore) -> None:
+    store.create_job(make_job())
+    original = make_segment("s1", 0.0, status=SegmentStatus.READY, outcome=FitOutcome.FITS)
+    store.replace_segments("job-1", [original, make_segment("s2", 3.0)], None)
+    edited = original.edited(
+        target_text="adiós", target_edited=True, status=SegmentStatus.STALE, outcome=None
+    )
+    assert store.update_segment("job-1", edited) == edited
+    assert store.get_segment("job-1", "s1") == edited
+    assert store.get_segment("job-1", "s2") == make_segment("s2", 3.0)
+    with pytest.raises(KeyError):
+        store.update_segment("job-1", make_segment("missing", 0.0))
+    with pytest.raises(KeyError):
+        store.update_segment("other-job", edited)
+
+
+# Events
+
+
+def test_events_are_numbered_per_job_and_resumable(store: DubStore) -> None:
+    store.create_job(make_job("j1"))
+    store.create_job(make_job("j2"))
+    added = [
+        store.add_event("j1", "progress", {"progress": i / 10, "stage": "mix"}) for i in range(5)
+    ]
+    assert [event.seq for event in added] == [1, 2, 3, 4, 5]
+    assert store.add_event("j2", "status", {"status": "running"}).seq == 1
+    assert store.events_after("j1", 0) == added
+    assert store.events_after("j1", 3) == added[3:]
+    assert store.events_after("j1", 1, limit=2) == added[1:3]
+    assert all(event.created_at.tzinfo == UTC for event in added)
+    with pytest.raises(KeyError):
+        store.add_event("missing", "status", {})
+
+
+def test_prune_events_keeps_the_newest_and_never_reuses_numbers(store: DubStore) -> None:
+    store.create_job(make_job())
+    for i in range(6):
+        store.add_event("job-1", "progress", {"i": i})
+    assert store.prune_events("job-1", keep_last=2) == 4
+    assert [event.seq for event in store.events_after("job-1", 0)] == [5, 6]
+    assert store.prune_events("job-1", keep_last=2) == 0
+    assert store.add_event("job-1", "done", {}).seq == 7
+    with pytest.raises(ValueError):
+        store.prune_events("job-1", keep_last=-1)
+
+
+# Concurrency
+
+
+def test_concurrent_writers_do_not_fail(store: DubStore) -> None:
+    """Four threads write at once (as worker threads and the runner do); with SQLite every
+    one must wait its turn rather than fail with "database is locked"."""
+    store.create_job(make_job("shared"))
+    rounds = 25
+
+    def work(worker: int) -> None:
+        job_id = f"worker-{worker}"
+        store.create_job(make_job(job_id))
+        store.replace_segments(job_id, [make_segment("s1", 0.0)], "en")
+        for i in range(rounds):
+            store.add_event("shared", "progress", {"worker": worker, "i": i})
+            store.update_job(job_id, progress=i / rounds, stage="synthesize")
+            store.update_segment(job_id, make_segment("s1", 0.0, target_text=str(i)))
+            store.list_jobs(limit=5, offset=0)
+
+    run_in_threads(4, work)
+    events = store.events_after("shared", 0)
+    assert [event.seq for event in events] == list(range(1, 4 * rounds + 1))
+    assert store.get_job("worker-3").progress == (rounds - 1) / rounds
