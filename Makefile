@@ -16,4 +16,4 @@ lint: setup
 	.venv/bin/mypy
 
 test: lint
-	.venv/bin/pytest
+	bash scripts/with-services.sh .venv/bin/pytest

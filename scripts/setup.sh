@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the studio and its tests need on a fresh Debian 12 machine:
-# Debian packages (apertium pairs, espeak-ng, Chromium) and a virtualenv with the project.
+# Debian packages (apertium pairs, espeak-ng, Chromium, PostgreSQL, Redis) and a virtualenv
+# with the project and its test tools.
 # Safe to rerun: it installs only what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ APT_PACKAGES=(
   apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-fr-es
   apertium-es-pt apertium-spa-cat apertium-spa-ita apertium-fra-cat
   espeak-ng
+  chromium                      # the studio page's browser tests (driven by Playwright)
+  postgresql redis-server       # the scale-out path's tests (started by with-services.sh)
 )
 
 missing=()
@@ -28,7 +31,7 @@ stamp=".venv/.setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[dev,postgres]'
   rm -f .venv/.setup-*
   touch "$stamp"
 fi

@@ -25,6 +25,7 @@ from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.services.dubs import DubService
 from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.studio import Studio
+from dubbing_studio.web import mount_studio
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(engines.router)
     app.include_router(openai_v1.router)
     app.include_router(dub_routes.router)
+    mount_studio(app)
     return app
 
 

@@ -275,6 +275,8 @@ class DubService:
                 await self._event(job_id, "status", {"status": "running", "stage": event.stage})
                 last_stage = event.stage
             progress = {key: changes[key] for key in ("stage", "progress", "eta_s")}
+            if event.language:
+                progress["source_language"] = event.language
             progress.update(done=event.done, total=event.total, message=event.message)
             await self._event(job_id, "progress", progress)
             if event.stage in ("transcribe", "translate") and event.segments:

@@ -15,7 +15,7 @@ import numpy as np
 
 from dubbing_studio import media
 from dubbing_studio.config import Settings
-from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
+from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import Language, resolve_language
 from dubbing_studio.domain.speech import Glossary, Speech, Transcription
 from dubbing_studio.engines.protocols import Capability, SynthesisOptions, TranscribeOptions
@@ -23,7 +23,7 @@ from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.engines.text import split_sentences
 from dubbing_studio.services.gate import EngineGate
 from dubbing_studio.services.language_id import LanguageIdentifier
-from dubbing_studio.services.voices import VoiceChoice, choose_local_voice
+from dubbing_studio.services.voices import OPENAI_TTS_MODELS, VoiceChoice, choose_local_voice
 
 STREAM_CHUNK_CHARS = 400  # local engines: short groups, so streaming starts quickly
 OPENAI_CHUNK_CHARS = 4096  # OpenAI's own input limit: one request (and one voice direction)
@@ -167,6 +167,33 @@ class Studio:
 
     def local_synthesizers(self) -> list[str]:
         return [n for n in self.registry.names(Capability.SYNTHESIZE) if n != "openai"]
+
+    def speech_request(
+        self,
+        text: str,
+        *,
+        voice: str | None,
+        model: str,
+        language: str | None = None,
+        instructions: str | None = None,
+        speed: float = 1.0,
+    ) -> SpeechRequest:
+        """A request from OpenAI-style fields: ``model`` is an OpenAI TTS model (mapped to
+        local engines offline) or the name of a local engine, which then speaks it."""
+        local = self.local_synthesizers()
+        if model not in OPENAI_TTS_MODELS and model not in local:
+            raise ValidationFailed(
+                f"Unknown model {model!r}: use one of {', '.join((*OPENAI_TTS_MODELS, *local))}."
+            )
+        return SpeechRequest(
+            text=text,
+            voice=voice,
+            model=model,
+            language=language,
+            instructions=instructions,
+            speed=speed,
+            engine=model if model in local else None,
+        )
 
     async def speak_encoded(self, request: SpeechRequest, choice: VoiceChoice, fmt: str) -> bytes:
         """The whole speech encoded as ``fmt``; OpenAI returns its own encoding directly."""

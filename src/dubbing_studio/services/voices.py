@@ -12,22 +12,10 @@ from dataclasses import dataclass
 from dubbing_studio.domain.errors import UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Voice
+from dubbing_studio.engines.openai_compat.synthesizer import VOICE_GENDERS
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
 
-OPENAI_VOICE_GENDERS: dict[str, str] = {
-    "alloy": "female",
-    "ash": "male",
-    "ballad": "male",
-    "coral": "female",
-    "echo": "male",
-    "fable": "male",
-    "nova": "female",
-    "onyx": "male",
-    "sage": "female",
-    "shimmer": "female",
-    "verse": "male",
-}
 OPENAI_TTS_MODELS = ("gpt-4o-mini-tts", "tts-1", "tts-1-hd")
 
 # Local engines in order of preference per OpenAI model: natural voices first; tts-1 asks for
@@ -64,12 +52,12 @@ def choose_local_voice(
                             f"Voice {voice!r} does not speak {language_name(language)}."
                         )
                     return VoiceChoice(engine, candidate.id, language)
-        if voice.lower() not in OPENAI_VOICE_GENDERS:
+        if voice.lower() not in VOICE_GENDERS:
             raise ValidationFailed(
-                f"Unknown voice {voice!r}: use one of {', '.join(OPENAI_VOICE_GENDERS)} "
+                f"Unknown voice {voice!r}: use one of {', '.join(VOICE_GENDERS)} "
                 "or a local voice id from GET /api/v1/engines."
             )
-    gender = OPENAI_VOICE_GENDERS.get((voice or "").lower())
+    gender = VOICE_GENDERS.get((voice or "").lower())
     preference = ENGINE_PREFERENCE.get(model or "", ENGINE_PREFERENCE["gpt-4o-mini-tts"])
     speakers = [
         (engine, v) for engine in preference for v in usable.get(engine, []) if v.speaks(language)

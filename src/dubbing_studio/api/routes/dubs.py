@@ -425,11 +425,13 @@ async def get_output(dub_id: str, name: str, service: DubsDep) -> FileResponse:
     """An output file, with HTTP Range support for seeking players."""
     job = await service.get(dub_id)
     path = service.output_path(job, name)
+    # A render rewrites outputs under the same name: players must revalidate.
     return FileResponse(
         path,
         media_type=_content_type(path.name),
         filename=path.name,
         content_disposition_type="inline",
+        headers={"Cache-Control": "no-cache"},
     )
 
 

@@ -22,7 +22,6 @@ from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Transcription
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
 from dubbing_studio.engines.protocols import Capability
-from dubbing_studio.services.studio import SpeechRequest
 from dubbing_studio.services.voices import OPENAI_TTS_MODELS
 
 router = APIRouter(
@@ -159,15 +158,13 @@ class SpeechBody(BaseModel):
 )
 async def speech(body: SpeechBody, studio: StudioDep) -> StreamingResponse:
     """Text to speech, streamed as each sentence group is synthesized."""
-    local = studio.local_synthesizers()
-    request = SpeechRequest(
-        text=body.input,
+    request = studio.speech_request(
+        body.input,
         voice=body.voice,
         model=body.model,
         language=body.language,
         instructions=body.instructions,
         speed=body.speed,
-        engine=body.model if body.model in local else None,
     )
     choice = await anyio.to_thread.run_sync(studio.resolve_voice, request)
     stream = studio.speak_stream(request, choice, body.response_format)

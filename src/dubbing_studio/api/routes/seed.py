@@ -13,10 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from dubbing_studio import API_VERSION, __version__, media
 from dubbing_studio.api.deps import StudioDep, multipart_body, receive_media, require_api_key
-from dubbing_studio.domain.errors import ValidationFailed
 from dubbing_studio.domain.languages import language_name
-from dubbing_studio.services.studio import SpeechRequest
-from dubbing_studio.services.voices import OPENAI_TTS_MODELS
 
 MAX_TEXT_CHARS = 50_000
 
@@ -154,19 +151,12 @@ class TTSRequest(BaseModel):
 )
 async def tts(body: TTSRequest, studio: StudioDep) -> Response:
     """Text to MP3 speech; without an OpenAI key, spoken by a local voice for the language."""
-    local_engines = studio.local_synthesizers()
-    if body.model not in OPENAI_TTS_MODELS and body.model not in local_engines:
-        raise ValidationFailed(
-            f"Unknown model {body.model!r}: use one of "
-            f"{', '.join((*OPENAI_TTS_MODELS, *local_engines))}."
-        )
-    request = SpeechRequest(
-        text=body.text,
+    request = studio.speech_request(
+        body.text,
         voice=body.voice,
         model=body.model,
         language=body.language,
         instructions=body.instructions,
-        engine=body.model if body.model in local_engines else None,
     )
     choice = await anyio.to_thread.run_sync(studio.resolve_voice, request)
     audio_bytes = await studio.speak_encoded(request, choice, "mp3")
