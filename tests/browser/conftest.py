@@ -80,8 +80,11 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the browser tests, closed when they are done: Playwright's sync API
+    keeps an event loop running in this thread while it is open, which later async tests
+    (pytest-asyncio) could not run beside."""
     if not CHROMIUM.exists():
         pytest.fail(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium).")
     with playwright_sync.sync_playwright() as playwright:
