@@ -45,7 +45,8 @@ app = typer.Typer(
 console = Console(stderr=True)
 T = TypeVar("T")
 
-DEFAULT_SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "samples" / "jfk.flac"
+# The README runs the demo from the repository root, with ../shared beside it.
+DEFAULT_SAMPLE = Path("../shared/samples/jfk.flac")
 
 
 def _friendly_errors(command: Callable[..., T]) -> Callable[..., T]:
@@ -234,6 +235,14 @@ def dub(
     synthesizer: Annotated[str | None, typer.Option(help="Synthesizer engine.")] = None,
     formats: Annotated[str, typer.Option(help="Audio outputs, comma-separated.")] = "mp3",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    diarize: Annotated[
+        bool | None,
+        typer.Option(
+            "--diarize/--no-diarize",
+            help="Tell speakers on one channel apart by voice "
+            "(default: when the speakers extra is installed).",
+        ),
+    ] = None,
 ) -> None:
     """Dub audio or video into another language, fitted to the original timing."""
     plan = build_plan(
@@ -248,6 +257,7 @@ def dub(
         translator=translator,
         synthesizer=synthesizer,
         formats=formats,
+        diarize=diarize,
     )
     _run_dub(input, plan, out)
 
@@ -271,6 +281,7 @@ def _run_dub(source: Path, plan: DubPlan, out: Path) -> None:
     settings = Settings()
     studio = build_studio(settings)
     pipeline = DubPipeline(studio, ArtifactStore(settings.data_dir / "artifacts"))
+    pipeline.check(plan)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description:<12}"),
@@ -317,6 +328,7 @@ def build_plan(
     translator: str | None,
     synthesizer: str | None,
     formats: str,
+    diarize: bool | None = None,
 ) -> DubPlan:
     """The CLI's options as a plan; malformed values are one clear error each."""
     voices = {}
@@ -341,6 +353,7 @@ def build_plan(
         translator=translator,
         synthesizer=synthesizer,
         audio_formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+        diarize=diarize,
     )
 
 

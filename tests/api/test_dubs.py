@@ -200,3 +200,20 @@ def test_editing_while_running_is_a_conflict_and_delete_leaves_nothing(
     assert not project.exists()
     assert not any(p.exists() for p in artifacts), "its artifacts are shared with no one"
     assert client.get(base).status_code == 404
+
+
+def test_impossible_plans_are_refused_before_any_work(
+    client: TestClient, samples_dir: Path, temp_dir: Path
+) -> None:
+    jfk = (samples_dir / "jfk.flac").read_bytes()
+    no_voice = client.post(
+        "/api/v1/dubs", files={"file": ("a.flac", jfk)}, data={"target_language": "gl"}
+    )
+    assert no_voice.status_code == 422 and "Galician" in no_voice.json()["detail"]
+    no_pair = client.post(
+        "/api/v1/dubs",
+        files={"file": ("a.flac", jfk)},
+        data={"target_language": "es", "source_language": "ja"},
+    )
+    assert no_pair.status_code == 422 and "cannot translate" in no_pair.json()["detail"]
+    assert list(temp_dir.iterdir()) == []

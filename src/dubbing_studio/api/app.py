@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from dubbing_studio.web import mount_studio
 log = logging.getLogger(__name__)
 
 STALE_UPLOAD_S = 24 * 3600
+GIL_SWITCH_S = 0.001
 REAP_INTERVAL_S = 60.0
 
 
@@ -39,6 +41,9 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Python hands the GIL between threads every 5 ms by default; with inference threads
+        # busy, each hand-back to the event loop can wait that long, many times per request.
+        sys.setswitchinterval(GIL_SWITCH_S)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_stale_uploads(settings.temp_dir, STALE_UPLOAD_S)
         if removed:
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
                 await reaper
             await runner.stop()
             store.close()
+            studio.gate.close()
 
     app = FastAPI(
         title="AI Dubbing Studio",

@@ -68,6 +68,9 @@ class DubPlan:
     keep_original_audio: bool = False
     audio_formats: tuple[str, ...] = ("mp3",)
     video_format: str | None = None  # "mp4" or "mkv"; None: same family as the input
+    # Tell speakers on one channel apart by voice. None: when the speakers extra is
+    # installed; True: required (an error without it); False: never.
+    diarize: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, TypeVar
-
-import anyio.to_thread
 
 from dubbing_studio.domain.dub import DubPlan, Segment
 from dubbing_studio.pipeline.artifacts import ArtifactStore
@@ -54,8 +51,8 @@ class DubContext:
         return await self.studio.gate.run(engine, fn, *args)
 
     async def compute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """CPU or file work that is not an engine: off the event loop."""
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+        """CPU or file work that is not an engine: off the event loop, at low priority."""
+        return await self.studio.gate.compute(fn, *args, **kwargs)
 
     def report(
         self,

@@ -1,7 +1,8 @@
 """Stage 2: transcribe into dub-friendly lines, each with its speaker.
 
 Speakers panned to separate channels are told apart by channel: each channel is transcribed
-on its own and its lines belong to one speaker. Otherwise everything is one speaker.
+on its own and its lines belong to one speaker. On one channel they are told apart by voice
+when the speaker encoder is installed (``diarize``); otherwise everything is one speaker.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dubbing_studio.domain.speech import TimedText, Transcription, Word
 from dubbing_studio.engines.protocols import TranscribeOptions
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
+from dubbing_studio.pipeline.diarize import VOICE_ENCODER, diarization_enabled, diarize_file
 from dubbing_studio.pipeline.ingest import Ingested
 from dubbing_studio.pipeline.timing import resegment
 
@@ -22,6 +24,7 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
     plan = ctx.plan
     transcriber = ctx.studio.registry.transcriber(plan.transcriber)
     language = resolve_language(plan.source_language).code if plan.source_language else None
+    by_voice = diarization_enabled(plan.diarize) and len(ingested.recognition) == 1
     key = artifact_key(
         "transcript",
         input=ingested.digest,
@@ -29,6 +32,7 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
         model=ctx.studio.settings.whisper.model,
         language=language,
         channels=len(ingested.recognition),
+        diarize=by_voice,
         max_line_s=plan.timing.max_line_s,
         min_line_s=plan.timing.min_line_s,
         split_pause_s=plan.timing.split_pause_s,
@@ -52,6 +56,13 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
         speaker = f"S{index + 1}"
         lines.extend((speaker, line) for line in resegment(result.segments, plan.timing))
     lines.sort(key=lambda item: (item[1].start, item[0]))
+    if by_voice:
+        ctx.report("transcribe", 0, total, "Telling speakers apart by voice")
+        spans = [(line.start, line.end) for _, line in lines]
+        speakers = await ctx.engine(
+            "diarize", VOICE_ENCODER.name, diarize_file, ingested.recognition[0], spans
+        )
+        lines = [(speaker, line) for speaker, (_, line) in zip(speakers, lines, strict=True)]
     transcript = Transcript(
         language=detected,
         duration=ingested.duration,

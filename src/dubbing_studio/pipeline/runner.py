@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dubbing_studio import media
 from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
-from dubbing_studio.domain.errors import InvalidInput
+from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
@@ -38,6 +38,19 @@ class DubPipeline:
     def __init__(self, studio: Studio, store: ArtifactStore) -> None:
         self.studio = studio
         self.store = store
+
+    def check(self, plan: DubPlan) -> None:
+        """Refuse at once what would only fail minutes into a run: a target language no
+        voice speaks, or a language pair the translator lacks (422 each)."""
+        target = resolve_language(plan.target_language).code
+        cast_voices(self.studio.registry, ["S1"], target, plan)
+        source = resolve_language(plan.source_language).code if plan.source_language else None
+        if source and source != target:
+            translator = self.studio.registry.translator(plan.translator)
+            if not translator.supports(source, target):
+                raise UnsupportedLanguage(
+                    f"{translator.name} cannot translate {source} to {target}."
+                )
 
     async def run(
         self,

@@ -122,6 +122,7 @@ class DubService:
     ) -> DubJob:
         """Adopt an uploaded file as a new project and queue it. The upload is moved into
         the project's folder (or removed, when the idempotency key names an earlier job)."""
+        await anyio.to_thread.run_sync(self.pipeline.check, plan)
         info = await anyio.to_thread.run_sync(
             lambda: media.probe(upload_path, max_duration_s=self.settings.max_duration_s)
         )
@@ -352,7 +353,7 @@ class DubService:
             self.store.update_segment, job_id, line.segment.edited(status=SegmentStatus.STALE)
         )
         await self._event(job_id, "segment", {"segment": segment_json(saved)})
-        return await anyio.to_thread.run_sync(
+        return await self.studio.gate.compute(
             media.encode_audio, line.samples, line.sample_rate, "wav"
         )
 
@@ -426,7 +427,7 @@ class DubService:
         job = await self.get(job_id)
         segment = _find(await self._db(self.store.get_segments, job_id), segment_id)
         if track == "source":
-            samples, rate = await anyio.to_thread.run_sync(
+            samples, rate = await self.studio.gate.compute(
                 lambda: media.decode_audio(
                     Path(job.input_path), sample_rate=None, channels="stereo"
                 )
@@ -437,7 +438,7 @@ class DubService:
             if stored is None:
                 raise NotFound(f"Line {segment_id} has no dubbed audio yet.")
             clip, rate = stored
-        return await anyio.to_thread.run_sync(media.encode_audio, clip, rate, "wav")
+        return await self.studio.gate.compute(media.encode_audio, clip, rate, "wav")
 
     def output_path(self, job: DubJob, name: str) -> Path:
         filename = job.outputs.get(name)

@@ -1,32 +1,51 @@
-"""Runs blocking engine work off the event loop, a bounded number at a time per engine.
+"""Runs blocking engine and DSP work off the event loop, a bounded number at a time per engine.
 
 On a 2-core machine two Whisper runs at once are slower than two in a row, so requests for
-one engine queue on an asyncio semaphore (no worker thread is held while waiting).
+one engine queue on an asyncio semaphore (no worker thread is held while waiting). The work
+runs in the gate's own threads, which ask the kernel for a lower priority: Linux schedules
+threads one by one, so the event loop's thread gets the cores first and requests stay quick
+while models run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-import anyio.to_thread
-
 T = TypeVar("T")
+
+WORKER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
 
 
 class EngineGate:
-    def __init__(self, per_engine: int = 1) -> None:
+    def __init__(self, per_engine: int = 1, workers: int = 8) -> None:
         self._per_engine = max(1, per_engine)
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="studio-work", initializer=_lower_priority
+        )
 
     async def run(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Engine ``key``'s work, after waiting for a free slot of that engine."""
         semaphore = self._semaphores.setdefault(key, asyncio.Semaphore(self._per_engine))
         async with semaphore:
-            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+            return await self.compute(fn, *args, **kwargs)
 
-    def waiting(self, key: str) -> int:
-        """Callers queued on an engine right now (for health and progress reports)."""
-        semaphore = self._semaphores.get(key)
-        return len(getattr(semaphore, "_waiters", None) or ()) if semaphore else 0
+    async def compute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """CPU work that is not an engine's (stretching, mixing, encoding): no slot needed."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -77,7 +77,7 @@ class Studio:
         )
         result = await self.gate.run(transcriber.name, transcriber.transcribe, path, options)
         if not result.language:  # engines that do not report it (gpt-4o-transcribe)
-            detected = await anyio.to_thread.run_sync(self.language_id.detect, result.text)
+            detected = await self.gate.compute(self.language_id.detect, result.text)
             result = replace(result, language=detected or "en")
         return result
 
@@ -212,9 +212,7 @@ class Studio:
                 language=choice.language,
             )
         speech = await self.synthesize(request, choice)
-        return await anyio.to_thread.run_sync(
-            media.encode_audio, speech.samples, speech.sample_rate, fmt
-        )
+        return await self.gate.compute(media.encode_audio, speech.samples, speech.sample_rate, fmt)
 
     async def speak_stream(
         self, request: SpeechRequest, choice: VoiceChoice, fmt: str
@@ -227,15 +225,15 @@ class Studio:
         async for speech in self.synthesize_chunks(request, choice):
             samples, rate = speech.samples, speech.sample_rate
             if fmt == "pcm" and rate != PCM_RATE:
-                samples = await anyio.to_thread.run_sync(media.resample, samples, rate, PCM_RATE)
+                samples = await self.gate.compute(media.resample, samples, rate, PCM_RATE)
                 rate = PCM_RATE
             if encoder is None:
                 encoder = media.StreamingEncoder(fmt, rate)
-            data = await anyio.to_thread.run_sync(encoder.feed, samples)
+            data = await self.gate.compute(encoder.feed, samples)
             if data:
                 yield data
         if encoder is not None:
-            tail = await anyio.to_thread.run_sync(encoder.finish)
+            tail = await self.gate.compute(encoder.finish)
             if tail:
                 yield tail
 

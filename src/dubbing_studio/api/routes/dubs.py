@@ -71,6 +71,11 @@ class DubOptions(BaseModel):
     keep_original_audio: bool = False
     audio_formats: list[Literal["mp3", "wav", "m4a", "flac", "opus"]] = ["mp3"]
     video_format: Literal["mp4", "mkv"] | None = None
+    diarize: bool | None = Field(
+        None,
+        description="Tell speakers on one channel apart by voice: null when the speakers "
+        "extra is installed, true requires it, false never.",
+    )
 
     @field_validator("audio_formats")
     @classmethod
@@ -94,6 +99,7 @@ class DubOptions(BaseModel):
             keep_original_audio=self.keep_original_audio,
             audio_formats=tuple(self.audio_formats),
             video_format=self.video_format,
+            diarize=self.diarize,
         )
 
 

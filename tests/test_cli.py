@@ -1,0 +1,76 @@
+"""The command line: real engines, readable errors, proper exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dubbing_studio import media
+from dubbing_studio.cli import app
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("DUBBING_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def test_errors_are_one_line_and_exit_2(runner: CliRunner, samples_dir: Path) -> None:
+    result = runner.invoke(app, ["dub", str(samples_dir / "jfk.flac"), "--to", "klingon"])
+    assert result.exit_code == 2
+    assert "Unknown language 'klingon'" in result.output
+    assert "Traceback" not in result.output
+    bad = runner.invoke(
+        app, ["dub", str(samples_dir / "jfk.flac"), "--to", "es", "--speaker-voice", "nonsense"]
+    )
+    assert bad.exit_code == 2 and "SPEAKER=VOICE" in bad.output
+
+
+def test_translate_and_engines(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["translate", "The house is big.", "--from", "en", "--to", "es"])
+    assert result.exit_code == 0, result.output
+    assert "casa" in result.stdout.lower()
+    listing = runner.invoke(app, ["engines"])
+    assert listing.exit_code == 0 and "apertium" in listing.stdout
+
+
+@pytest.mark.slow
+def test_transcribe_to_srt_and_speak(runner: CliRunner, samples_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["transcribe", str(samples_dir / "jfk.flac"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["language"] == "en" and "country" in data["text"]
+    out = tmp_path / "nested" / "hello.wav"
+    spoken = runner.invoke(app, ["speak", "Hello there, friend.", "-o", str(out)])
+    assert spoken.exit_code == 0, spoken.output
+    assert media.probe(out).duration > 0.5
+
+
+@pytest.mark.slow
+def test_dub_writes_outputs_and_a_summary(
+    runner: CliRunner, samples_dir: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "dub",
+            str(samples_dir / "jfk.flac"),
+            "--to",
+            "es",
+            "--formats",
+            "mp3,wav",
+            "--max-speed",
+            "1.2",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "max speed" in result.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["totals"]["max_speed"] <= 1.2
+    assert (tmp_path / "out" / "jfk.es.wav").exists()
