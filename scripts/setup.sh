@@ -31,7 +31,7 @@ stamp=".venv/.setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev,postgres]'
+  .venv/bin/python -m pip install -q -e '.[dev,postgres,speakers]'
   rm -f .venv/.setup-*
   touch "$stamp"
 fi

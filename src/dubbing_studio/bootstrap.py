@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dubbing_studio.config import Settings
 from dubbing_studio.engines.local import register_local_engines
+from dubbing_studio.engines.local.speakers import ResemblyzerEncoder
 from dubbing_studio.engines.openai_compat import register_openai_engines
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
@@ -50,4 +51,5 @@ def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> 
         registry=registry or build_registry(settings),
         gate=EngineGate(settings.engine_concurrency),
         language_id=LanguageIdentifier(),
+        speaker_encoder=ResemblyzerEncoder(settings.model_idle_ttl_s),
     )

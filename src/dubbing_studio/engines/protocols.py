@@ -10,7 +10,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from dubbing_studio.domain.speech import Glossary, Speech, Transcription, Voice
+import numpy as np
+import numpy.typing as npt
+
+from dubbing_studio.domain.speech import FloatAudio, Glossary, Speech, Transcription, Voice
 
 
 class Capability(StrEnum):
@@ -95,4 +98,23 @@ class Synthesizer(Protocol):
 
     def voices(self) -> list[Voice]:
         """Voices this engine offers here."""
+        ...
+
+
+@runtime_checkable
+class SpeakerEncoder(Protocol):
+    """Turns a stretch of speech into a voice embedding."""
+
+    name: str
+
+    def available(self) -> tuple[bool, str]:
+        """Whether it can run here and, if not, why (with the fix)."""
+        ...
+
+    def embed(self, samples_16k_mono: FloatAudio) -> npt.NDArray[np.float32] | None:
+        """A unit vector, or None when the audio holds too little speech to tell a voice."""
+        ...
+
+    def release_idle(self) -> None:
+        """Unload the model when it has idled past its TTL."""
         ...

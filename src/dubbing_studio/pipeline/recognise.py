@@ -15,7 +15,7 @@ from dubbing_studio.domain.speech import TimedText, Transcription, Word
 from dubbing_studio.engines.protocols import TranscribeOptions
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
-from dubbing_studio.pipeline.diarize import VOICE_ENCODER, diarization_enabled, diarize_file
+from dubbing_studio.pipeline.diarize import diarization_enabled, diarize_file
 from dubbing_studio.pipeline.ingest import Ingested
 from dubbing_studio.pipeline.timing import resegment
 
@@ -24,7 +24,8 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
     plan = ctx.plan
     transcriber = ctx.studio.registry.transcriber(plan.transcriber)
     language = resolve_language(plan.source_language).code if plan.source_language else None
-    by_voice = diarization_enabled(plan.diarize) and len(ingested.recognition) == 1
+    encoder = ctx.studio.speaker_encoder
+    by_voice = diarization_enabled(plan.diarize, encoder) and len(ingested.recognition) == 1
     key = artifact_key(
         "transcript",
         input=ingested.digest,
@@ -56,11 +57,11 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
         speaker = f"S{index + 1}"
         lines.extend((speaker, line) for line in resegment(result.segments, plan.timing))
     lines.sort(key=lambda item: (item[1].start, item[0]))
-    if by_voice:
+    if by_voice and lines:
         ctx.report("transcribe", 0, total, "Telling speakers apart by voice")
         spans = [(line.start, line.end) for _, line in lines]
         speakers = await ctx.engine(
-            "diarize", VOICE_ENCODER.name, diarize_file, ingested.recognition[0], spans
+            "diarize", encoder.name, diarize_file, ingested.recognition[0], spans, encoder
         )
         lines = [(speaker, line) for speaker, (_, line) in zip(speakers, lines, strict=True)]
     transcript = Transcript(

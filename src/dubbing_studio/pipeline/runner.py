@@ -14,6 +14,7 @@ from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 from dubbing_studio.pipeline.context import DubContext, ProgressCallback, ignore_progress
+from dubbing_studio.pipeline.diarize import diarization_enabled
 from dubbing_studio.pipeline.export import export, segment_report
 from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix
@@ -44,6 +45,7 @@ class DubPipeline:
         voice speaks, or a language pair the translator lacks (422 each)."""
         target = resolve_language(plan.target_language).code
         cast_voices(self.studio.registry, ["S1"], target, plan)
+        diarization_enabled(plan.diarize, self.studio.speaker_encoder)
         source = resolve_language(plan.source_language).code if plan.source_language else None
         if source and source != target:
             translator = self.studio.registry.translator(plan.translator)

@@ -18,7 +18,12 @@ from dubbing_studio.config import Settings
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import Language, resolve_language
 from dubbing_studio.domain.speech import Glossary, Speech, Transcription
-from dubbing_studio.engines.protocols import Capability, SynthesisOptions, TranscribeOptions
+from dubbing_studio.engines.protocols import (
+    Capability,
+    SpeakerEncoder,
+    SynthesisOptions,
+    TranscribeOptions,
+)
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.engines.text import split_sentences
 from dubbing_studio.services.gate import EngineGate
@@ -51,11 +56,13 @@ class Studio:
         registry: EngineRegistry,
         gate: EngineGate,
         language_id: LanguageIdentifier,
+        speaker_encoder: SpeakerEncoder,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.gate = gate
         self.language_id = language_id
+        self.speaker_encoder = speaker_encoder
 
     # --- speech to text -------------------------------------------------------------
     async def transcribe(
@@ -239,6 +246,7 @@ class Studio:
 
     async def release_idle_models(self) -> None:
         await anyio.to_thread.run_sync(self.registry.release_idle)
+        await anyio.to_thread.run_sync(self.speaker_encoder.release_idle)
 
 
 def _pairs_hint(registry: EngineRegistry, translator: str) -> str:
