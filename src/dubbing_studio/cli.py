@@ -85,6 +85,7 @@ def _step(label: str, coro: Coroutine[Any, Any, T]) -> T:
 
 
 @app.command()
+@_friendly_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
@@ -94,6 +95,11 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    if (workers or settings.workers) > 1:
+        raise InvalidInput(
+            "The embedded job runner lives in one process: run one worker (several would "
+            "each resume and run the same dubs)."
+        )
     uvicorn.run(
         "dubbing_studio.api.app:create_app",
         factory=True,

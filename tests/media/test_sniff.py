@@ -109,3 +109,16 @@ def test_random_bytes_behind_a_frame_sync_are_refused() -> None:
     ]
     hits += [sniff(b"\xff\xf1" + rng.bytes(4094)) for _ in range(1000)]
     assert [hit for hit in hits if hit] == []
+
+
+def test_mp3_behind_an_id3_tag_that_fills_most_of_the_window() -> None:
+    """Only one frame fits after the tag in the sniffed bytes: still an MP3."""
+    from dubbing_studio import media
+
+    tone = np.zeros(22050, dtype=np.float32)
+    frames = media.encode_audio(tone, 22050, "mp3")
+    start = frames.index(b"\xff\xfb") if b"\xff\xfb" in frames else frames.index(b"\xff\xf3")
+    for body in (3700, 3900):
+        size = bytes([(body >> 21) & 0x7F, (body >> 14) & 0x7F, (body >> 7) & 0x7F, body & 0x7F])
+        tag = b"ID3\x04\x00\x00" + size + bytes(body)
+        assert media.sniff((tag + frames[start:])[: media.SNIFF_BYTES]) == "mp3"

@@ -92,3 +92,16 @@ def test_plan_fit_respects_a_lower_cap() -> None:
     plan = plan_fit(3.6, 0.0, WINDOW, policy)
     assert plan.speed == pytest.approx(1.1)
     assert plan.outcome == FitOutcome.TRIMMED
+
+
+def test_overlapping_lines_of_one_speaker_never_get_a_window_past_the_hard_end() -> None:
+    first, _ = windows([_segment("a", 0.0, 2.0), _segment("b", 1.9, 3.0)], 5.0, POLICY)
+    assert first.slot_end <= first.hard_end
+    assert first.comfortable_end <= first.hard_end
+    assert first.hard_end == pytest.approx(1.9 + POLICY.max_overrun_s - POLICY.min_gap_s)
+
+
+def test_without_speed_up_a_line_too_long_is_still_trimmed() -> None:
+    plan = plan_fit(6.0, 0.0, WINDOW, TimingPolicy(max_speed=1.0))
+    assert plan.speed == 1.0 and plan.outcome == FitOutcome.TRIMMED
+    assert plan.length_s == pytest.approx(WINDOW.hard_end)

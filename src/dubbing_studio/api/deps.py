@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, Field
 
 from dubbing_studio import media
 from dubbing_studio.api.uploads import Upload, upload_from
@@ -76,3 +77,15 @@ def multipart_body(description: str, **fields: Mapping[str, object]) -> dict[str
             },
         }
     }
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+MAX_TEXT_CHARS = 50_000
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+SpokenText = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)]
+"""Text to translate or speak: up to 50,000 characters (the seed's UI limit), not blank."""

@@ -32,6 +32,11 @@ class JobRunner(Protocol):
         """Stop taking jobs and interrupt running ones (they resume at next start)."""
         ...
 
+    @property
+    def stopping(self) -> bool:
+        """True while shutting down: an interrupted job is left to resume, not cancelled."""
+        ...
+
 
 class InProcessRunner:
     """Jobs as asyncio tasks in this process, ``max_jobs`` at a time, first come first
@@ -45,6 +50,11 @@ class InProcessRunner:
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     async def start(self) -> None:
         self._workers = [
@@ -66,15 +76,13 @@ class InProcessRunner:
         return False
 
     async def stop(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
+        self._stopping = True
         for task in list(self._running.values()):
             task.cancel()
+        for worker in self._workers:
+            worker.cancel()
         await asyncio.gather(*self._workers, *self._running.values(), return_exceptions=True)
         self._workers = []
-
-    def active(self) -> list[str]:
-        return list(self._running)
 
     async def _work(self) -> None:
         while True:
@@ -87,7 +95,7 @@ class InProcessRunner:
                 try:
                     await task
                 except asyncio.CancelledError:
-                    if not task.cancelled():
+                    if self._stopping or not task.cancelled():
                         raise  # the worker itself is being stopped
                 except Exception:  # the job recorded its own failure; keep the worker alive
                     log.exception("Dub %s ended with an unexpected error", job_id)

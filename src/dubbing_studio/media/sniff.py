@@ -65,7 +65,13 @@ def sniff(head: bytes) -> str | None:
     tag = _id3_length(head)
     if tag:
         # MP3 usually, but FLAC and ADTS files sometimes carry an ID3 tag too.
-        return sniff(head[tag:]) if len(head) > tag else "mp3"
+        rest = head[tag:]
+        if not rest:
+            return "mp3"
+        first = _mpeg_frame_length(rest, 0)
+        if first is not None and first[0] + 4 > len(rest):
+            return "mp3"  # a big tag leaves room for one frame only: it must do
+        return sniff(rest)
     if _two_frames(head, _mpeg_frame_length):
         return "mp3"
     if _two_frames(head, _adts_frame_length):

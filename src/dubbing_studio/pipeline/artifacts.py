@@ -44,9 +44,6 @@ class ArtifactStore:
         self.root = root
         self.used = used
 
-    def tracking(self) -> ArtifactStore:
-        return ArtifactStore(self.root, set())
-
     def path(self, key: str, ext: str) -> Path:
         digest = key.rsplit("-", 1)[-1]
         path = self.root / digest[:2] / f"{key}.{ext}"

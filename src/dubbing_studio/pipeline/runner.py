@@ -32,7 +32,6 @@ class DubResult:
     outputs: dict[str, Path]
     engine_calls: Counter[str]
     source_language: str
-    artifacts: frozenset[Path]  # every stored artifact this run read or wrote
 
 
 class DubPipeline:
@@ -62,10 +61,13 @@ class DubPipeline:
         *,
         transcript: Transcript | None = None,
         progress: ProgressCallback = ignore_progress,
+        used: set[Path] | None = None,
     ) -> DubResult:
         """Dub ``source`` into ``out_dir``. ``transcript`` (an edited earlier run) replaces
-        recognition; lines whose translation a person wrote keep it."""
-        ctx = DubContext(self.studio, self.store.tracking(), plan, progress)
+        recognition; lines whose translation a person wrote keep it. ``used`` collects every
+        artifact the run touches, as it goes (a caller deleting projects needs to know)."""
+        tracked = ArtifactStore(self.store.root, used if used is not None else set())
+        ctx = DubContext(self.studio, tracked, plan, progress)
         ingested = await ingest(ctx, source)
         if transcript is None:
             transcript = await recognise(ctx, ingested)
@@ -143,5 +145,4 @@ class DubPipeline:
             outputs=outputs,
             engine_calls=ctx.engine_calls,
             source_language=source_language,
-            artifacts=frozenset(ctx.store.used or ()),
         )

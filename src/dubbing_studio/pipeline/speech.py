@@ -110,14 +110,15 @@ async def _fit(
     plan: FitPlan,
 ) -> tuple[FloatAudio, int]:
     if plan.speed <= 1.0:
-        return natural.samples, natural.sample_rate
-    _, faster = await _synthesized(ctx, text, voice, language, plan.speed)
-    rate = faster.sample_rate
-    spoken_s = natural.duration / plan.speed  # the length at exactly the planned speed
-    stretched = await ctx.compute(_stretch_to, faster.samples, rate, round(spoken_s * rate))
+        samples, rate = natural.samples, natural.sample_rate
+    else:
+        _, faster = await _synthesized(ctx, text, voice, language, plan.speed)
+        rate = faster.sample_rate
+        spoken_s = natural.duration / plan.speed  # the length at exactly the planned speed
+        samples = await ctx.compute(_stretch_to, faster.samples, rate, round(spoken_s * rate))
     if plan.outcome == FitOutcome.TRIMMED:
-        stretched = trim_at_pause(stretched, rate, plan.length_s)
-    return stretched, rate
+        samples = trim_at_pause(samples, rate, plan.length_s)
+    return samples, rate
 
 
 def _stretch_to(samples: FloatAudio, rate: int, length: int) -> FloatAudio:

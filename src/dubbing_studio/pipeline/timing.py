@@ -110,7 +110,11 @@ def windows(segments: Sequence[Segment], duration: float, policy: TimingPolicy) 
         else:
             comfortable = max(segment.end, next_start - policy.min_gap_s)
             hard = next_start + policy.max_overrun_s - policy.min_gap_s
-        result.append(Window(segment.end, min(comfortable, duration), min(hard, duration)))
+        hard = min(hard, duration)
+        # Lines of one speaker that overlap in the source (recognition jitter) still must not
+        # overlap in the dub: nothing may end after the hard end.
+        comfortable = min(comfortable, hard)
+        result.append(Window(min(segment.end, hard), comfortable, hard))
     return result
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from dubbing_studio.domain.dub import Segment
 from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.engines.protocols import Translator
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.timing import Window
@@ -32,26 +33,11 @@ async def translate_segments(
     target = resolve_language(ctx.plan.target_language).code
     translator = ctx.studio.registry.translator(ctx.plan.translator)
     texts = [s.source_text for s in segments]
-    glossary = ctx.plan.glossary
-    key = artifact_key(
-        "translation",
-        engine=translator.name,
-        source=source,
-        target=target,
-        keep=glossary.keep,
-        force=glossary.force,
-        texts=texts,
-    )
     ctx.report("translate", 0, 1, f"Translating {len(texts)} lines")
-    if ctx.store.has(key, "json"):
-        translated: list[str] = ctx.store.read_json(key)
-    elif source == target:
+    if source == target:
         translated = list(texts)
     else:
-        translated = await ctx.engine(
-            "translate", translator.name, translator.translate, texts, source, target, glossary
-        )
-        ctx.store.write_json(key, translated)
+        translated = await _translate_missing(ctx, translator, texts, source, target)
     translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
     result = [
         segment if segment.target_edited else segment.edited(target_text=text)
@@ -59,6 +45,42 @@ async def translate_segments(
     ]
     ctx.report("translate", 1, 1, f"{len(texts)} lines", tuple(result), source)
     return result
+
+
+async def _translate_missing(
+    ctx: DubContext, translator: Translator, texts: list[str], source: str, target: str
+) -> list[str]:
+    """Each line's translation is stored on its own, so after an edit only the changed lines
+    go to the engine — all of them in one call, as on the first run."""
+    glossary = ctx.plan.glossary
+    keys = [
+        artifact_key(
+            "line-translation",
+            engine=translator.name,
+            source=source,
+            target=target,
+            keep=glossary.keep,
+            force=glossary.force,
+            text=text,
+        )
+        for text in texts
+    ]
+    translated = [ctx.store.read_json(k) if ctx.store.has(k, "json") else None for k in keys]
+    missing = [i for i, text in enumerate(translated) if text is None]
+    if missing:
+        fresh = await ctx.engine(
+            "translate",
+            translator.name,
+            translator.translate,
+            [texts[i] for i in missing],
+            source,
+            target,
+            glossary,
+        )
+        for i, text in zip(missing, fresh, strict=True):
+            ctx.store.write_json(keys[i], text)
+            translated[i] = text
+    return [text or "" for text in translated]
 
 
 async def _shorten_overlong(

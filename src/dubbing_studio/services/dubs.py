@@ -8,6 +8,7 @@ stage outputs live in the shared, content-keyed artifact store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -93,6 +94,9 @@ class DubService:
         self.pipeline = DubPipeline(studio, artifacts)
         self.runner: JobRunner | None = None
         self.projects = settings.data_dir / "projects"
+        # Artifacts each unfinished run has touched so far, so a delete never removes what a
+        # running project still needs; written to the project's ARTIFACTS_FILE as runs end.
+        self._live: dict[str, set[Path]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
     async def resume(self) -> list[str]:
@@ -119,6 +123,7 @@ class DubService:
         input_name: str,
         plan: DubPlan,
         idempotency_key: str | None = None,
+        kind: str = "media",
     ) -> DubJob:
         """Adopt an uploaded file as a new project and queue it. The upload is moved into
         the project's folder (or removed, when the idempotency key names an earlier job)."""
@@ -129,8 +134,7 @@ class DubService:
         job_id = uuid.uuid4().hex
         folder = self.projects / job_id
         folder.mkdir(parents=True, exist_ok=False)
-        suffix = Path(input_name).suffix.lower()[:8] if Path(input_name).suffix.isascii() else ""
-        stored = folder / f"input{suffix if suffix.replace('.', '').isalnum() else ''}"
+        stored = folder / f"input.{kind}"  # the sniffed container, never the client's name
         try:
             await anyio.to_thread.run_sync(shutil.move, upload_path, stored)
             digest = await anyio.to_thread.run_sync(digest_file, stored)
@@ -196,10 +200,31 @@ class DubService:
                 self._folder(job_id) / "outputs",
                 transcript=transcript,
                 progress=events.put_nowait,
+                used=self._live.setdefault(job_id, set()),
+            )
+            events.put_nowait(None)
+            await writer
+            await self._db(
+                self.store.replace_segments, job_id, result.segments, result.source_language
+            )
+            await self._db(
+                self.store.update_job,
+                job_id,
+                status=JobStatus.SUCCEEDED,
+                stage=None,
+                progress=1.0,
+                eta_s=0.0,
+                source_language=result.source_language,
+                outputs={name: path.name for name, path in result.outputs.items()},
+                segments_done=len(result.segments),
+                segments_total=len(result.segments),
             )
         except asyncio.CancelledError:
             events.put_nowait(None)
-            await asyncio.shield(self._finish(job_id, writer, JobStatus.CANCELLED))
+            if self.runner is not None and self.runner.stopping:
+                writer.cancel()  # shutting down: the job stays running and resumes at start-up
+            else:
+                await asyncio.shield(self._finish(job_id, writer, JobStatus.CANCELLED))
             raise
         except StudioError as exc:
             events.put_nowait(None)
@@ -216,22 +241,8 @@ class DubService:
                 "internal_error",
             )
             return
-        events.put_nowait(None)
-        await writer
-        await self._db(self.store.replace_segments, job_id, result.segments, result.source_language)
-        await anyio.to_thread.run_sync(self._remember_artifacts, job_id, result.artifacts)
-        await self._db(
-            self.store.update_job,
-            job_id,
-            status=JobStatus.SUCCEEDED,
-            stage=None,
-            progress=1.0,
-            eta_s=0.0,
-            source_language=result.source_language,
-            outputs={name: path.name for name, path in result.outputs.items()},
-            segments_done=len(result.segments),
-            segments_total=len(result.segments),
-        )
+        finally:
+            await asyncio.shield(self._remember_live(job_id))
         # Engine calls tell a client (and the tests) what a render actually recomputed.
         await self._event(
             job_id, "done", {"status": "succeeded", "engine_calls": dict(result.engine_calls)}
@@ -245,7 +256,8 @@ class DubService:
         detail: str | None = None,
         code: str | None = None,
     ) -> None:
-        await writer
+        with contextlib.suppress(Exception):  # a failed progress write must not hide the end
+            await writer
         await self._db(
             self.store.update_job, job_id, status=status, error=detail, error_code=code, eta_s=None
         )
@@ -306,6 +318,8 @@ class DubService:
             if not edit.speaker.strip():
                 raise ValidationFailed("Speaker must not be empty.")
             changes["speaker"] = edit.speaker.strip()
+            if edit.voice is None and changes["speaker"] != current.speaker:
+                changes["voice"] = None  # the new speaker's voice, unless one is given
         if edit.voice is not None:
             target = resolve_language(job.plan.target_language).code
             changes["voice"] = (
@@ -328,7 +342,11 @@ class DubService:
         segments = await self._db(self.store.get_segments, job_id)
         segment = _find(segments, segment_id)
         target = resolve_language(job.plan.target_language).code
-        ctx = DubContext(self.studio, self.artifacts, job.plan)
+        ctx = DubContext(
+            self.studio,
+            ArtifactStore(self.artifacts.root, self._live.setdefault(job_id, set())),
+            job.plan,
+        )
         if not segment.target_text.strip():
             (text,), _, _ = await self.studio.translate(
                 [segment.source_text],
@@ -348,7 +366,10 @@ class DubService:
                 segment.speaker
             ]
         )
-        line = await speak_line(ctx, segment, segment.start, window, voice, target)
+        try:
+            line = await speak_line(ctx, segment, segment.start, window, voice, target)
+        finally:
+            await self._remember_live(job_id)
         saved = await self._db(
             self.store.update_segment, job_id, line.segment.edited(status=SegmentStatus.STALE)
         )
@@ -388,13 +409,15 @@ class DubService:
         if not job.status.finished and self.runner is not None:
             await self._db(self.store.update_job, job_id, status=JobStatus.CANCELLED)
             await self.runner.cancel(job_id)
-        await anyio.to_thread.run_sync(self._remove_project_files, job_id)
+        mine = self._live.pop(job_id, set())
+        running = set().union(*self._live.values())  # copied here, on the loop
+        await anyio.to_thread.run_sync(self._remove_project_files, job_id, mine, running)
         await self._db(self.store.delete_job, job_id)
         self.hub.notify(job_id)
 
-    def _remove_project_files(self, job_id: str) -> None:
-        mine = self._artifacts_of(job_id)
-        others: set[Path] = set()
+    def _remove_project_files(self, job_id: str, live: set[Path], running: set[Path]) -> None:
+        mine = self._artifacts_of(job_id) | live
+        others = set(running)
         if self.projects.exists():
             for folder in self.projects.iterdir():
                 if folder.name != job_id:
@@ -476,6 +499,11 @@ class DubService:
         if not record.exists():
             return set()
         return {Path(p) for p in json.loads(record.read_text(encoding="utf-8"))}
+
+    async def _remember_live(self, job_id: str) -> None:
+        used = self._live.pop(job_id, set())
+        if used and self._folder(job_id).exists():
+            await anyio.to_thread.run_sync(self._remember_artifacts, job_id, frozenset(used))
 
     def _remember_artifacts(self, job_id: str, used: frozenset[Path]) -> None:
         known = self._artifacts_of(job_id) | {p for p in used if p.exists()}  # not misses

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import mimetypes
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -13,7 +12,13 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sse_starlette.sse import EventSourceResponse
 
-from dubbing_studio.api.deps import StudioDep, multipart_body, receive_media, require_api_key
+from dubbing_studio.api.deps import (
+    NonBlank,
+    StudioDep,
+    multipart_body,
+    receive_media,
+    require_api_key,
+)
 from dubbing_studio.domain.dub import DubPlan, MixPolicy, TimingPolicy
 from dubbing_studio.domain.errors import NotFound, ValidationFailed
 from dubbing_studio.domain.jobs import DubJob
@@ -37,7 +42,7 @@ DubsDep = Annotated[DubService, Depends(get_dubs)]
 # --- request models ---------------------------------------------------------------------
 class TimingOptions(BaseModel):
     max_speed: float = Field(1.3, ge=1.0, le=2.0)
-    max_overrun_s: float = Field(0.1, ge=0.0, le=1.0)
+    max_overrun_s: float = Field(0.1, ge=0.0, le=0.1)  # the next line starts ≤ 0.1 s late
     min_line_s: float = Field(1.0, ge=0.0, le=10.0)
     max_line_s: float = Field(7.0, ge=2.0, le=60.0)
 
@@ -122,8 +127,8 @@ def parse_options(raw: str | None) -> DubOptions:
 class SegmentPatch(BaseModel):
     model_config = {"extra": "forbid"}
 
-    source_text: str | None = Field(None, max_length=5000)
-    target_text: str | None = Field(None, max_length=5000)
+    source_text: NonBlank | None = Field(None, max_length=5000)
+    target_text: NonBlank | None = Field(None, max_length=5000)
     speaker: str | None = Field(None, max_length=64)
     voice: str | None = Field(None, max_length=200, description="engine:voice, or '' to reset.")
     start: float | None = Field(None, ge=0)
@@ -250,17 +255,33 @@ async def _dub_out(service: DubService, job: DubJob, stale: int | None = None) -
     )
 
 
+# Only the studio's own file kinds get a specific type; anything else is served as bytes, so
+# no file can be rendered as HTML on the studio's origin.
+_CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "m4a": "audio/mp4",
+    "aiff": "audio/aiff",
+    "amr": "audio/amr",
+    "caf": "audio/x-caf",
+    "w64": "audio/x-w64",
+    "mp4": "video/mp4",
+    "mkv": "video/x-matroska",
+    "matroska": "video/x-matroska",
+    "webm": "video/webm",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+    "json": "application/json",
+}
+_FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+
+
 def _content_type(filename: str) -> str:
-    extra = {
-        ".srt": "application/x-subrip",
-        ".vtt": "text/vtt",
-        ".mkv": "video/x-matroska",
-        ".opus": "audio/ogg",
-        ".m4a": "audio/mp4",
-        ".flac": "audio/flac",
-    }
-    suffix = "." + filename.rsplit(".", 1)[-1].lower()
-    return extra.get(suffix) or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return _CONTENT_TYPES.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
 def _segment_out(job_id: str, segment: Any) -> SegmentOut:
@@ -308,7 +329,9 @@ async def create_dub(
         target_code = resolve_language(target).code
         source_code = resolve_language(source).code if source and source != "auto" else None
         plan = parse_options(upload.field("options")).plan(target_code, source_code)
-        job = await service.create(upload.path, upload.filename, plan, idempotency_key)
+        job = await service.create(
+            upload.path, upload.filename, plan, idempotency_key, kind=upload.kind
+        )
     response.headers["Location"] = f"/api/v1/dubs/{job.id}"
     return Created(id=job.id, status=job.status.value, links=_links(job.id))
 
@@ -350,10 +373,12 @@ async def dub_events(
             for event in events:
                 cursor = event.seq
                 yield {"id": str(event.seq), "event": event.type, "data": json.dumps(event.data)}
-                if event.type == "done":
-                    return
             job = await service.find(dub_id)
             if job is None:
+                return
+            # The end is a "done" that is the newest event of a finished job; a replayed
+            # "done" of an earlier run (before a render) is followed by newer events.
+            if events and events[-1].type == "done" and job.status.finished:
                 return
             if job.status.finished and not events:
                 # Finished before this client's cursor (a reconnect after the end): one
@@ -437,7 +462,7 @@ async def get_output(dub_id: str, name: str, service: DubsDep) -> FileResponse:
         media_type=_content_type(path.name),
         filename=path.name,
         content_disposition_type="inline",
-        headers={"Cache-Control": "no-cache"},
+        headers={"Cache-Control": "no-cache", **_FILE_HEADERS},
     )
 
 
@@ -448,7 +473,8 @@ async def get_input(dub_id: str, service: DubsDep) -> FileResponse:
     path = service.input_path(job)
     return FileResponse(
         path,
-        media_type=_content_type(job.input_name),
+        media_type=_content_type(path.name),
         filename=job.input_name,
         content_disposition_type="inline",
+        headers=_FILE_HEADERS,
     )

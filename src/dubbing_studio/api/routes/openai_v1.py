@@ -12,10 +12,16 @@ from typing import Any, Literal
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from dubbing_studio import media
-from dubbing_studio.api.deps import StudioDep, multipart_body, receive_media, require_api_key
+from dubbing_studio.api.deps import (
+    SpokenText,
+    StudioDep,
+    multipart_body,
+    receive_media,
+    require_api_key,
+)
 from dubbing_studio.api.uploads import Upload
 from dubbing_studio.domain.errors import ValidationFailed
 from dubbing_studio.domain.languages import language_name
@@ -136,19 +142,12 @@ SpeechFormat = Literal["mp3", "wav", "opus", "aac", "flac", "pcm"]
 
 class SpeechBody(BaseModel):
     model: str = Field("gpt-4o-mini-tts", examples=["tts-1", "piper", "kokoro"])
-    input: str = Field(max_length=50_000)
+    input: SpokenText
     voice: str = Field("alloy", examples=["onyx", "en_US-joe-medium", "jf_alpha"])
     instructions: str | None = None
     response_format: SpeechFormat = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)
     language: str | None = Field(None, description="Studio extension: the text's language.")
-
-    @field_validator("input")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
 
 
 @router.post(

@@ -9,13 +9,18 @@ from __future__ import annotations
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from dubbing_studio import API_VERSION, __version__, media
-from dubbing_studio.api.deps import StudioDep, multipart_body, receive_media, require_api_key
+from dubbing_studio.api.deps import (
+    NonBlank,
+    SpokenText,
+    StudioDep,
+    multipart_body,
+    receive_media,
+    require_api_key,
+)
 from dubbing_studio.domain.languages import language_name
-
-MAX_TEXT_CHARS = 50_000
 
 public = APIRouter(tags=["service"])
 audio = APIRouter(
@@ -87,18 +92,10 @@ async def transcribe(request: Request, studio: StudioDep) -> TranscribeResponse:
     )
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
 class TranslateRequest(BaseModel):
-    text: str = Field(max_length=MAX_TEXT_CHARS, examples=["Ask not what your country can do."])
-    source_language: str = Field(examples=["English", "en"])
-    target_language: str = Field(examples=["Spanish", "es"])
-
-    _check_text = field_validator("text", "source_language", "target_language")(_not_blank)
+    text: SpokenText = Field(examples=["Ask not what your country can do."])
+    source_language: NonBlank = Field(examples=["English", "en"])
+    target_language: NonBlank = Field(examples=["Spanish", "es"])
 
 
 class TranslateResponse(BaseModel):
@@ -125,7 +122,7 @@ async def translate(body: TranslateRequest, studio: StudioDep) -> TranslateRespo
 
 
 class TTSRequest(BaseModel):
-    text: str = Field(max_length=MAX_TEXT_CHARS, examples=["Hello from the dubbing studio."])
+    text: SpokenText = Field(examples=["Hello from the dubbing studio."])
     voice: str = Field(
         "onyx",
         description="An OpenAI voice name (mapped to a local voice offline) or a "
@@ -140,8 +137,6 @@ class TTSRequest(BaseModel):
     language: str | None = Field(
         None, description="Language of the text; detected from the text when absent."
     )
-
-    _check_text = field_validator("text")(_not_blank)
 
 
 @audio.post(
