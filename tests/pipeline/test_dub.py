@@ -64,7 +64,8 @@ def test_jfk_to_spanish(spanish: DubResult, jfk: Path, pipeline_studio: Studio) 
     assert all(s["target_text"] for s in report["segments"])
     srt = spanish.outputs["subtitles.target.srt"].read_text()
     assert "-->" in srt and spanish.segments[0].target_text.split()[0] in srt
-    assert spanish.engine_calls["translate:apertium"] == 1, "one translation call per job"
+    # One engine call for all lines (none when an earlier test already translated them).
+    assert spanish.engine_calls["translate:apertium"] <= 1, "one translation call per job"
     spoken = pipeline_studio.registry.transcriber().transcribe(
         wav, TranscribeOptions(language="es")
     )
