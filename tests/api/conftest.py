@@ -12,6 +12,7 @@ from dubbing_studio.api.app import create_app
 from dubbing_studio.bootstrap import build_studio
 from dubbing_studio.config import Settings
 from dubbing_studio.services.studio import Studio
+from tests.live import serving
 
 
 @pytest.fixture(scope="session")
@@ -44,26 +45,5 @@ def temp_dir(studio_settings: Settings) -> Path:
 @pytest.fixture(scope="session")
 def live_server(studio_settings: Settings, studio: Studio) -> Iterator[str]:
     """The studio served by uvicorn on a loopback port, for clients that need a real socket."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(studio_settings, studio), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(studio_settings, studio)) as url:
+        yield url

@@ -7,9 +7,6 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +16,8 @@ import pytest
 
 from dubbing_studio.api.app import create_app
 from dubbing_studio.config import Settings
-from dubbing_studio.web import PAGE_PATH, mount_studio
+from dubbing_studio.web import PAGE_PATH
+from tests.live import serving
 
 try:
     import playwright.sync_api as playwright_sync
@@ -50,8 +48,6 @@ AXE_LOCATIONS = (REPO_ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "a
 @pytest.fixture(scope="session")
 def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The whole studio (API + page) served by uvicorn, with a fresh data folder."""
-    import uvicorn
-
     root = tmp_path_factory.mktemp("browser-studio")
     settings = Settings(
         data_dir=root / "data",
@@ -59,25 +55,8 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         max_upload_mb=64,
         _env_file=None,  # type: ignore[call-arg]
     )
-    app = create_app(settings)
-    if not any(getattr(route, "path", None) == PAGE_PATH for route in app.routes):
-        mount_studio(app)  # until the app factory mounts the page itself
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

@@ -37,17 +37,13 @@ def test_browsers_are_sent_to_the_studio_and_api_clients_keep_the_json_root(
 
     from dubbing_studio.api.app import create_app
     from dubbing_studio.config import Settings
-    from dubbing_studio.web import PAGE_PATH, mount_studio
 
     settings = Settings(
         data_dir=tmp_path / "data",
         temp_dir=tmp_path / "tmp",
         _env_file=None,  # type: ignore[call-arg]
     )
-    app = create_app(settings)
-    if not any(getattr(route, "path", None) == PAGE_PATH for route in app.routes):
-        mount_studio(app)
-    client = TestClient(app)  # no lifespan: no engines or database are needed here
+    client = TestClient(create_app(settings))  # no lifespan: no engines or database are needed here
 
     browser = client.get("/", headers={"Accept": BROWSER_ACCEPT}, follow_redirects=False)
     assert browser.status_code == 307

@@ -1,0 +1,338 @@
+"""End-to-end dub speed, what orchestration adds on top of the engines, and peak memory.
+
+For en→es and en→en with the default engines on the >= 60 s input:
+
+- cold: one dub in a fresh process (model loads included): its wall time and peak memory;
+- warm: in this process, after a short warm-up dub, each repetition runs the pipeline with a
+  fresh, empty artifact store (nothing cached) and, back to back, replays the engine calls the
+  pipeline's result says it needed (one transcription of the same audio, speaker embeddings of
+  the same lines, one batch translation of the same lines, one synthesis per distinct line and
+  rate) by calling the engines directly.
+  Orchestration overhead = pipeline wall time / sum of those standalone engine calls.
+
+The engine calls the pipeline counted (``result.engine_calls``) must match the replayed ones,
+and translation must be one engine call per job.
+
+    .venv/bin/python bench/pipeline.py [--quick] [--reps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from common import (
+    BenchInput,
+    TimedGate,
+    alternate,
+    bench_settings,
+    build_input,
+    emit_json,
+    finish,
+    machine,
+    median_ratio,
+    print_table,
+    revision,
+    run_isolated,
+    timed_studio,
+)
+from dubbing_studio.domain.dub import DubPlan, FitOutcome
+from dubbing_studio.domain.speech import Glossary
+from dubbing_studio.engines.protocols import SynthesisOptions, TranscribeOptions
+from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.context import Progress
+from dubbing_studio.pipeline.diarize import diarize_file
+from dubbing_studio.pipeline.runner import DubPipeline, DubResult
+from dubbing_studio.services.studio import Studio
+
+DIRECTIONS = {"en-es": "es", "en-en": "en"}
+OVERHEAD_TARGET = 1.10
+PEAK_TARGET_MB = 2048.0
+# Lines the pipeline synthesizes a second time, at the faster rate it planned.
+_RESYNTHESIZED = {FitOutcome.SPED_UP, FitOutcome.OVERRUN, FitOutcome.TRIMMED}
+
+
+@dataclass
+class StageClock:
+    """Progress callback noting when each stage first reports: its share of the wall time."""
+
+    started: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, progress: Progress) -> None:
+        self.started.setdefault(progress.stage, time.perf_counter())
+
+    def durations(self, end: float) -> dict[str, float]:
+        ordered = sorted(self.started.items(), key=lambda item: item[1])
+        ends = [at for _, at in ordered[1:]] + [end]
+        return {stage: stop - at for (stage, at), stop in zip(ordered, ends, strict=True)}
+
+
+@dataclass(frozen=True, slots=True)
+class DubRun:
+    result: DubResult
+    wall_s: float
+    engine_s: float  # inside engine calls, as the studio's gate timed them
+    by_engine_s: dict[str, float]
+    stages_s: dict[str, float]
+
+
+def dub(studio: Studio, gate: TimedGate, source: Path, target: str) -> DubRun:
+    """One dub from scratch: fresh artifact store (checked empty), default plan and engines."""
+    with tempfile.TemporaryDirectory(prefix="bench-dub-") as work:
+        root = Path(work) / "artifacts"
+        root.mkdir()
+        if any(root.iterdir()):
+            raise RuntimeError(f"artifact store {root} is not empty: the run would be cached")
+        pipeline = DubPipeline(studio, ArtifactStore(root))
+        clock = StageClock()
+        gate.calls.clear()
+        start = time.perf_counter()
+        result = asyncio.run(
+            pipeline.run(
+                source, DubPlan(target_language=target), Path(work) / "out", progress=clock
+            )
+        )
+        end = time.perf_counter()
+    return DubRun(result, end - start, gate.seconds(), gate.by_engine(), clock.durations(end))
+
+
+def cold_dub(source: str, target: str) -> dict[str, Any]:
+    """A dub in a fresh process, model loads included (run through ``run_isolated``)."""
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as work:
+        studio, gate = timed_studio(bench_settings(temp_dir=Path(work)))
+        run = dub(studio, gate, Path(source), target)
+    return {"wall_s": run.wall_s, "engine_calls": dict(run.result.engine_calls)}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCall:
+    label: str  # as DubContext counts it: "<stage>:<engine>"
+    call: Callable[[], object]
+    resynthesis: bool = False
+
+
+def needed_calls(studio: Studio, source: Path, result: DubResult, target: str) -> list[EngineCall]:
+    """The engine calls a dub with this result needs, callable directly.
+
+    The input is mono (one transcription, of the same samples the pipeline's 16 kHz copy holds);
+    speakers told apart by voice (when the pipeline did) from the same line spans; lines
+    repeated word for word are spoken once, as the pipeline's store serves the repeat.
+    """
+    registry = studio.registry
+    transcriber = registry.transcriber()
+    calls = [
+        EngineCall(
+            f"transcribe:{transcriber.name}",
+            partial(transcriber.transcribe, source, TranscribeOptions(word_timestamps=True)),
+        )
+    ]
+    if any(label.startswith("diarize:") for label in result.engine_calls):
+        encoder = studio.speaker_encoder
+        spans = [(segment.start, segment.end) for segment in result.segments]
+        diarize = partial(diarize_file, source, spans, encoder)
+        calls.append(EngineCall(f"diarize:{encoder.name}", diarize))
+    if result.source_language != target:
+        translator = registry.translator()
+        texts = [segment.source_text for segment in result.segments]
+        translate = partial(translator.translate, texts, result.source_language, target, Glossary())
+        calls.append(EngineCall(f"translate:{translator.name}", translate))
+    spoken: set[tuple[str, str, str, float]] = set()
+    for segment in result.segments:
+        engine, _, voice = (segment.voice or "").partition(":")
+        synthesizer = registry.synthesizer(engine)
+        rates = [1.0]
+        if segment.outcome in _RESYNTHESIZED and segment.speed:
+            rates.append(segment.speed)
+        for rate in rates:
+            key = (engine, voice, segment.target_text, round(rate, 3))
+            if key in spoken:
+                continue
+            spoken.add(key)
+            options = SynthesisOptions(voice=voice, language=target, rate=rate)
+            synthesize = partial(synthesizer.synthesize, segment.target_text, options)
+            calls.append(EngineCall(f"synthesize:{synthesizer.name}", synthesize, rate != 1.0))
+    return calls
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    total_s: float
+    by_label_s: dict[str, float]
+    resynthesis_s: float
+
+
+def replay(gate: TimedGate, calls: list[EngineCall]) -> Replay:
+    """Each call on its own, one after another, in the gate's worker threads: where the
+    pipeline's engine calls run, at the same lowered priority, so the comparison is of the
+    pipeline against the bare engines and not of two scheduling priorities."""
+    by_label: defaultdict[str, float] = defaultdict(float)
+    resynthesis = 0.0
+
+    async def run_all() -> None:
+        nonlocal resynthesis
+        for engine_call in calls:
+            start = time.perf_counter()
+            await gate.compute(engine_call.call)
+            seconds = time.perf_counter() - start
+            by_label[engine_call.label] += seconds
+            resynthesis += seconds if engine_call.resynthesis else 0.0
+
+    asyncio.run(run_all())
+    return Replay(sum(by_label.values()), dict(by_label), resynthesis)
+
+
+def translate_calls(engine_calls: dict[str, int]) -> int:
+    return sum(n for label, n in engine_calls.items() if label.startswith("translate:"))
+
+
+def _medians(dicts: list[dict[str, float]]) -> dict[str, float]:
+    keys = dict.fromkeys(key for d in dicts for key in d)
+    return {key: statistics.median(d.get(key, 0.0) for d in dicts) for key in keys}
+
+
+def warm_figures(
+    studio: Studio, gate: TimedGate, source: BenchInput, target: str, reps: int
+) -> dict[str, Any]:
+    """Pipeline and replay back to back ``reps`` times (the models already loaded)."""
+    runs: list[DubRun] = []
+    replays: list[Replay] = []
+    plan: list[EngineCall] = []
+
+    def pipeline_once() -> float:
+        runs.append(dub(studio, gate, source.path, target))
+        return runs[-1].wall_s
+
+    def replay_once() -> float:
+        if not plan:  # the first repetition runs the pipeline first
+            plan.extend(needed_calls(studio, source.path, runs[0].result, target))
+        replays.append(replay(gate, plan))
+        return replays[-1].total_s
+
+    walls, replayed = alternate(pipeline_once, replay_once, reps)
+    first = runs[0].result
+    translations = [translate_calls(run.result.engine_calls) for run in runs]
+    planned = Counter(engine_call.label for engine_call in plan)
+    engine_s = [run.engine_s for run in runs]
+    return {
+        "rtf": statistics.median(walls) / source.duration_s,
+        "wall_s": walls,
+        "replay_s": replayed,
+        "overhead_ratio": median_ratio(walls, replayed),
+        "engine_s_in_pipeline": engine_s,
+        "overhead_ratio_same_run": median_ratio(walls, engine_s),
+        "stages_s": _medians([run.stages_s for run in runs]),
+        "pipeline_by_engine_s": _medians([run.by_engine_s for run in runs]),
+        "replay_by_engine_s": _medians([r.by_label_s for r in replays]),
+        "resynthesis_s": statistics.median(r.resynthesis_s for r in replays),
+        "segments": len(first.segments),
+        "outcomes": dict(Counter(str(s.outcome) for s in first.segments)),
+        "engine_calls": dict(first.engine_calls),
+        "replayed_calls": dict(planned),
+        "calls_match": all(run.result.engine_calls == planned for run in runs),
+        "translate_calls": translations,
+        "source_language": first.source_language,
+    }
+
+
+def report(figures: dict[str, Any]) -> None:
+    source = figures["input"]
+    runs = figures["runs"]
+    rows = []
+    for name, run in runs.items():
+        calls = sum(run["engine_calls"].values())
+        rows.append(
+            (name, run["rtf"], statistics.median(run["wall_s"]),
+             statistics.median(run["replay_s"]), run["overhead_ratio"],
+             run["overhead_ratio_same_run"], run["cold"]["rtf"], run["cold"]["peak_mb"],
+             run["segments"], calls, run["translate_calls"][0], run["calls_match"])
+        )  # fmt: skip
+    print_table(
+        f"Dub of {source['duration_s']:.1f} s of speech, default engines, fresh artifact store "
+        f"every run (warm: median of {figures['reps']}; overhead = pipeline / standalone engine "
+        f"calls, target <= {OVERHEAD_TARGET}; cold peak target <= {PEAK_TARGET_MB:.0f} MB)",
+        ("direction", "warm RTF", "wall s", "engines s", "overhead", "same-run", "cold RTF",
+         "cold peak MB", "lines", "engine calls", "translate calls", "calls match"),
+        rows,
+    )  # fmt: skip
+    stages = list(dict.fromkeys(stage for run in runs.values() for stage in run["stages_s"]))
+    print_table(
+        "Where the warm wall time goes (median seconds per stage)",
+        ("direction", *stages),
+        [(name, *(run["stages_s"].get(stage) for stage in stages)) for name, run in runs.items()],
+    )
+    print_table(
+        "Engine seconds inside the pipeline (gate-timed) and standalone (replay), medians",
+        ("direction", "engine", "in pipeline", "standalone"),
+        [
+            (name, label, run["pipeline_by_engine_s"].get(label.split(":")[1]), seconds)
+            for name, run in runs.items()
+            for label, seconds in run["replay_by_engine_s"].items()
+        ],
+    )
+    for name, run in runs.items():
+        print(
+            f"{name}: translate engine calls per job (cold, then warm runs) "
+            f"{run['translate_calls']} "
+            f"(expected {'0: same language' if name == 'en-en' else '1'}): "
+            f"{'OK' if run['translate_calls_ok'] else 'FAILED'}; outcomes {run['outcomes']}; "
+            f"re-synthesis of sped-up lines {run['resynthesis_s']:.2f} s standalone"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short input: a smoke run")
+    parser.add_argument("--reps", type=int, help="warm repetitions (default 3, quick 1)")
+    args = parser.parse_args()
+    reps = args.reps or (1 if args.quick else 3)
+    warmup = build_input(quick=True)
+    source = warmup if args.quick else build_input()
+    figures: dict[str, Any] = {"bench": "pipeline", "quick": args.quick, "machine": machine()}
+    figures["revision"] = revision()
+    figures.update(input=source.describe(), reps=reps)
+    figures["targets"] = {"overhead_ratio": OVERHEAD_TARGET, "peak_mb": PEAK_TARGET_MB}
+
+    cold = {}
+    for name, target in DIRECTIONS.items():
+        run = run_isolated(cold_dub, str(source.path), target)
+        cold[name] = {
+            **run.value,
+            "rtf": run.value["wall_s"] / source.duration_s,
+            "peak_mb": run.peak_mb,
+            "peak_ok": run.peak_mb <= PEAK_TARGET_MB,
+        }
+
+    with tempfile.TemporaryDirectory(prefix="bench-warm-") as work:
+        studio, gate = timed_studio(bench_settings(temp_dir=Path(work)))
+        for target in DIRECTIONS.values():
+            dub(studio, gate, warmup.path, target)  # loads every model the measured runs use
+        runs = {}
+        for name, target in DIRECTIONS.items():
+            runs[name] = warm_figures(studio, gate, source, target, reps)
+            runs[name]["cold"] = cold[name]
+            runs[name]["translate_calls"].insert(0, translate_calls(cold[name]["engine_calls"]))
+            expected = 0 if runs[name]["source_language"] == target else 1
+            runs[name]["translate_calls_ok"] = all(
+                n == expected for n in runs[name]["translate_calls"]
+            )
+            runs[name]["overhead_ok"] = runs[name]["overhead_ratio"] <= OVERHEAD_TARGET
+    figures["runs"] = runs
+    finish(figures)
+    report(figures)
+    emit_json(figures)
+    if not all(run["translate_calls_ok"] for run in runs.values()):
+        sys.exit("translation did not make exactly one engine call per job")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The benchmark scripts still run: each in ``--quick`` mode, ending with its JSON figures.
+
+Figures are not checked against targets here (a shared 2-core machine is too noisy for that);
+only that the scripts work end to end and report every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+# About a minute each on an idle 2-core machine; generous for one shared with other work.
+TIMEOUT_S = 600
+
+
+def _run_quick(script: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=BENCH.parent,
+        check=False,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    last = done.stdout.strip().splitlines()[-1]
+    figures: dict[str, Any] = json.loads(last)
+    assert figures["quick"] is True
+    assert {"cpus", "load_avg_1m", "load_avg_1m_end"} <= figures["machine"].keys()
+    assert figures["input"]["duration_s"] > 0
+    assert {"commit", "src_digest", "changed_during_run"} <= figures["revision"].keys()
+    return figures
+
+
+def test_engines_bench_quick() -> None:
+    figures = _run_quick("engines.py")
+    engines = figures["engines"]
+    assert {
+        "whisper-base",
+        "whisper-tiny.en",
+        "apertium",
+        "piper",
+        "kokoro-en",
+        "kokoro-es",
+        "espeak-ng",
+    } <= set(engines)  # and resemblyzer, where the optional speakers extra is installed
+    for name, measured in engines.items():
+        assert measured["rtf"] > 0 and measured["seconds"] > 0, name
+        assert 0 < measured["peak_mb"] < 4096, name
+    assert engines["apertium"]["words_per_s"] > 0
+    for name in ("whisper-base", "whisper-tiny.en"):
+        assert engines[name]["language"] == "en"
+    for name in ("piper", "kokoro-en", "kokoro-es", "espeak-ng"):
+        assert engines[name]["audio_s"] > 0, name
+    api = figures["api_overhead"]
+    assert {"ratio_median", "shell_ratio", "api_s", "direct_s", "target", "ok"} <= api.keys()
+    assert api["reps"] >= 3 and len(api["api_s"]) == len(api["direct_s"]) == api["reps"]
+    assert api["ratio_median"] > 0 and api["same_text"] is True
+
+
+def test_pipeline_bench_quick() -> None:
+    figures = _run_quick("pipeline.py")
+    assert set(figures["runs"]) == {"en-es", "en-en"}
+    for name, run in figures["runs"].items():
+        assert {
+            "rtf",
+            "overhead_ratio",
+            "overhead_ratio_same_run",
+            "stages_s",
+            "engine_calls",
+            "calls_match",
+            "translate_calls",
+            "cold",
+        } <= run.keys(), name
+        assert run["rtf"] > 0 and run["overhead_ratio"] > 0, name
+        assert 0 < run["cold"]["peak_mb"] < 4096, name
+        assert run["calls_match"] is True, name
+        assert run["translate_calls_ok"] is True, name
+    assert all(n == 1 for n in figures["runs"]["en-es"]["translate_calls"])
