@@ -76,7 +76,10 @@ def recorder() -> Recorder:
 
 
 def llm_connection(base_url: str, recorder: Recorder, **openai: Any) -> OpenAIConnection:
-    settings = settings_for(base_url, **{"max_output_tokens": 160, "max_retries": 0, **openai})
+    # A 2-core CI machine running other tests beside the model can take minutes per reply;
+    # the timeout path has its own test against a server that never answers.
+    limits = {"max_output_tokens": 160, "max_retries": 0, "timeout_s": 600.0}
+    settings = settings_for(base_url, **{**limits, **openai})
     return OpenAIConnection(settings, http_client=recorder.client())
 
 
