@@ -49,7 +49,7 @@ def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> 
     return Studio(
         settings=settings,
         registry=registry or build_registry(settings),
-        gate=EngineGate(settings.engine_concurrency),
+        gate=EngineGate(settings.engine_concurrency, niceness=settings.worker_niceness),
         language_id=LanguageIdentifier(),
         speaker_encoder=ResemblyzerEncoder(settings.model_idle_ttl_s),
     )

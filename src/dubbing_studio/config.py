@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     max_concurrent_jobs: int = Field(2, description="Dubs running at once in this process.")
     model_idle_ttl_s: float = Field(600.0, description="Unload a model idle this long.")
     engine_concurrency: int = Field(1, description="Inferences at once per engine.")
+    worker_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Priority of inference threads (Linux nice); 0 on a machine shared with "
+        "other busy programs trades API latency for dub speed.",
+    )
     log_level: str = "info"
 
     openai_api_key: SecretStr | None = Field(

@@ -20,20 +20,25 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-WORKER_NICENESS = 10
 
-
-def _lower_priority() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+def _lower_priority(niceness: int) -> None:
+    if niceness:
+        with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class EngineGate:
-    def __init__(self, per_engine: int = 1, workers: int = 8) -> None:
+    """``niceness`` 0 keeps the workers at normal priority: on a machine shared with other
+    busy programs, dubs then go faster while API requests wait longer."""
+
+    def __init__(self, per_engine: int = 1, workers: int = 8, niceness: int = 10) -> None:
         self._per_engine = max(1, per_engine)
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._pool = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="studio-work", initializer=_lower_priority
+            max_workers=workers,
+            thread_name_prefix="studio-work",
+            initializer=_lower_priority,
+            initargs=(niceness,),
         )
 
     async def run(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
