@@ -6,6 +6,10 @@ settings. Nothing here is a module-level singleton.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import warnings
+
 from dubbing_studio.config import Settings
 from dubbing_studio.engines.local import register_local_engines
 from dubbing_studio.engines.local.speakers import ResemblyzerEncoder
@@ -53,3 +57,29 @@ def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> 
         language_id=LanguageIdentifier(),
         speaker_encoder=ResemblyzerEncoder(settings.model_idle_ttl_s),
     )
+
+
+# Native libraries the engines import on first use. Their initialisation (dlopen, static
+# constructors) holds the GIL for up to hundreds of milliseconds: done during a dub, it stalls
+# every request; done before the server accepts any, it costs a few seconds of start-up.
+ENGINE_LIBRARIES = (
+    "ctranslate2",
+    "faster_whisper",
+    "onnxruntime",
+    "piper",
+    "kokoro_onnx",
+    "torch",
+    "resemblyzer",
+)
+
+
+def preload_engine_libraries() -> list[str]:
+    """Import the engine libraries that are installed; returns their names."""
+    loaded = []
+    for name in ENGINE_LIBRARIES:
+        if importlib.util.find_spec(name) is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # third-party deprecation noise at import
+                importlib.import_module(name)
+            loaded.append(name)
+    return loaded

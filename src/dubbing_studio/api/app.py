@@ -18,7 +18,7 @@ from dubbing_studio import __version__
 from dubbing_studio.api.errors import install_error_handlers
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
-from dubbing_studio.bootstrap import build_studio
+from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
 from dubbing_studio.config import Settings
 from dubbing_studio.jobs.runner import InProcessRunner
 from dubbing_studio.jobs.store import DubStore
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         # Python hands the GIL between threads every 5 ms by default; with inference threads
         # busy, each hand-back to the event loop can wait that long, many times per request.
         sys.setswitchinterval(GIL_SWITCH_S)
+        await anyio.to_thread.run_sync(preload_engine_libraries)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_stale_uploads(settings.temp_dir, STALE_UPLOAD_S)
         if removed:
