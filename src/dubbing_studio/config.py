@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,35 @@ class OpenAISettings(BaseModel):
     max_output_tokens: int = 8192
 
 
+class LimitSettings(BaseModel):
+    """Bounds on what one request may send and how much work the studio accepts."""
+
+    max_json_kb: int = Field(1024, ge=1, description="Largest JSON request body.")
+    max_form_fields: int = Field(16, ge=1, description="Most non-file fields in one form.")
+    max_form_field_kb: int = Field(64, ge=1, description="Largest non-file form field.")
+    max_queued_jobs: int = Field(
+        100, ge=1, description="Dubs waiting or running in the whole studio; more get 429."
+    )
+
+
+class QuotaSettings(BaseModel):
+    """Per client (API key, or client address without keys); over them a request gets 429."""
+
+    concurrent_dubs: int = Field(2, ge=1, description="Dubs running at once per client.")
+    queued_dubs: int = Field(10, ge=1, description="Dubs waiting or running per client.")
+    audio_minutes_per_day: float = Field(
+        600.0, gt=0, description="Input minutes a client may submit for dubbing per 24 h."
+    )
+
+
+class RateLimitSettings(BaseModel):
+    """Token buckets per client for the request-priced endpoints (transcribe, translate, tts,
+    dub creation); 0 switches them off."""
+
+    requests_per_minute: float = Field(120.0, ge=0, description="Sustained rate per client.")
+    burst: int = Field(30, ge=1, description="Requests a client may make at once.")
+
+
 class EngineDefaults(BaseModel):
     """Which engine serves each capability; ``auto`` means OpenAI when configured, else local."""
 
@@ -112,6 +142,17 @@ class Settings(BaseSettings):
         "other busy programs trades API latency for dub speed.",
     )
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="'json' writes one JSON object per log line."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the server answers (DNS-rebinding guard); localhost names "
+        "and the configured host are always allowed; '*' allows any.",
+    )
+    limits: LimitSettings = LimitSettings()
+    quotas: QuotaSettings = QuotaSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "DUBBING_STUDIO_OPENAI_API_KEY")

@@ -45,6 +45,8 @@ class DubJob:
     idempotency_key: str | None = None
     segments_done: int = 0
     segments_total: int = 0
+    attempts: int = 0  # runs started; see ``JobRow.attempts``
+    client_id: str | None = None  # who submitted it, for quotas
 
 
 @dataclass(frozen=True, slots=True)

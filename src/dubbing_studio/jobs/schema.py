@@ -86,10 +86,14 @@ class JobRow(Base):
     # The last event number handed out: incrementing it locks the row, so concurrent writers
     # get distinct numbers, and pruning never lets a number be reused.
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Runs started; a job whose process died twice mid-run is failed, never resumed again.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    client_id: Mapped[str | None] = mapped_column(String(128))  # who submitted it (quotas)
 
     __table_args__ = (
         Index(None, "created_at", "id"),
         Index(None, "status"),
+        Index(None, "client_id", "status"),
     )
 
 
@@ -129,3 +133,18 @@ class EventRow(Base):
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKeyRow(Base):
+    """An API key as its SHA-256 (keys are random and long, so no slow hash is needed); the
+    key itself is shown once, when it is made."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, for lists
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
