@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from dubbing_studio.api.app import create_app
 from dubbing_studio.bootstrap import build_studio
-from dubbing_studio.config import Settings
+from dubbing_studio.config import RateLimitSettings, Settings
 from dubbing_studio.services.studio import Studio
 from tests.live import serving
 
@@ -22,6 +22,8 @@ def studio_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=root / "data",
         temp_dir=root / "tmp",
         max_upload_mb=8,
+        # Many tests share this one client; the rate limit's own tests use their own apps.
+        rate_limit=RateLimitSettings(requests_per_minute=0),
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from dubbing_studio.jobs.runner import InProcessRunner
 
@@ -71,3 +72,103 @@ async def test_stop_interrupts_running_jobs_without_hanging_and_says_it_is_stopp
     await asyncio.sleep(0.05)
     await asyncio.wait_for(runner.stop(), timeout=3)
     assert seen_stopping == [True], "a job interrupted by shutdown must not count as cancelled"
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+class Gated:
+    """An ``execute`` whose jobs run until the test lets each one finish."""
+
+    def __init__(self) -> None:
+        self.running: set[str] = set()
+        self.started: list[str] = []
+        self.release: dict[str, asyncio.Event] = {}
+        self.together: list[frozenset[str]] = []  # who ran at once, at each start
+
+    async def __call__(self, job_id: str) -> None:
+        self.running.add(job_id)
+        self.started.append(job_id)
+        self.together.append(frozenset(self.running))
+        try:
+            await self.release.setdefault(job_id, asyncio.Event()).wait()
+        finally:
+            self.running.discard(job_id)
+
+    def finish(self, job_id: str) -> None:
+        self.release.setdefault(job_id, asyncio.Event()).set()
+
+
+async def test_a_client_at_its_limit_waits_while_other_clients_jobs_run() -> None:
+    jobs = Gated()
+    runner = InProcessRunner(jobs, max_jobs=2, max_per_client=1)
+    await runner.start()
+    for job_id in ("a1", "a2", "a3"):
+        await runner.submit(job_id, "alice")
+    await runner.submit("b1", "bob")
+    await wait_until(lambda: len(jobs.running) == 2)
+    assert jobs.running == {"a1", "b1"}, "alice's second dub must not take bob's slot"
+    jobs.finish("b1")
+    await wait_until(lambda: "a1" in jobs.running and len(jobs.started) == 2)
+    await asyncio.sleep(0.05)
+    assert jobs.running == {"a1"}, "a free slot stays free while only alice, at her limit, waits"
+    await runner.submit("c1", "carol")
+    await wait_until(lambda: jobs.running == {"a1", "c1"})
+    jobs.finish("a1")
+    await wait_until(lambda: jobs.running == {"a2", "c1"})
+    await runner.stop()
+
+
+async def test_the_client_with_fewest_running_jobs_goes_first() -> None:
+    jobs = Gated()
+    runner = InProcessRunner(jobs, max_jobs=2, max_per_client=2)
+    await runner.start()
+    for job_id in ("a1", "a2", "a3"):
+        await runner.submit(job_id, "alice")
+    await wait_until(lambda: jobs.running == {"a1", "a2"})
+    await runner.submit("b1", "bob")
+    jobs.finish("a1")  # alice has one running, bob none: bob's newer job goes before a3
+    await wait_until(lambda: jobs.running == {"a2", "b1"})
+    jobs.finish("b1")  # now alice has one, bob none and nothing queued: a3
+    await wait_until(lambda: jobs.running == {"a2", "a3"})
+    await runner.stop()
+
+
+async def test_a_job_that_runs_alone_waits_for_the_others_and_holds_back_the_rest() -> None:
+    jobs = Gated()
+    runner = InProcessRunner(jobs, max_jobs=3)
+    await runner.start()
+    await runner.submit("before", "alice")
+    await wait_until(lambda: jobs.running == {"before"})
+    await runner.submit("suspect", "bob", alone=True)
+    await runner.submit("after", "carol")
+    await asyncio.sleep(0.05)
+    assert jobs.running == {"before"}
+    jobs.finish("before")
+    await wait_until(lambda: jobs.running == {"suspect"})
+    await asyncio.sleep(0.05)
+    assert jobs.running == {"suspect"}
+    jobs.finish("suspect")
+    await wait_until(lambda: jobs.running == {"after"})
+    await runner.stop()
+    assert frozenset({"suspect"}) in jobs.together
+
+
+async def test_a_job_is_queued_once_however_often_it_is_submitted() -> None:
+    jobs = Gated()
+    runner = InProcessRunner(jobs, max_jobs=2)
+    await runner.submit("a", "alice")
+    await runner.submit("a", "alice")
+    await runner.start()
+    await wait_until(lambda: jobs.running == {"a"})
+    await runner.submit("a", "alice")
+    jobs.finish("a")
+    await wait_until(lambda: not jobs.running)
+    await asyncio.sleep(0.05)
+    await runner.stop()
+    assert jobs.started == ["a"]

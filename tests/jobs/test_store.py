@@ -1,15 +1,11 @@
-"""The job store's contract, run against a SQLite file and (when configured) PostgreSQL.
-
-Set ``DUBBING_STUDIO_TEST_POSTGRES_URL`` (e.g. ``postgresql+psycopg://user:pw@host/db``) to
-run every contract test on PostgreSQL too; its tables are dropped before and after each test.
-"""
+"""The job store's contract, run against a SQLite file and (when configured) PostgreSQL
+(see ``conftest.py``)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from dubbing_studio.domain.dub import (
@@ -30,13 +26,13 @@ from dubbing_studio.domain.dub import (
     SegmentStatus,
     TimingPolicy,
 )
-from dubbing_studio.domain.jobs import DubJob, JobStatus
+from dubbing_studio.domain.jobs import JobStatus
 from dubbing_studio.domain.speech import Glossary, Word
 from dubbing_studio.jobs import DubStore
 from dubbing_studio.jobs.schema import Base
+from dubbing_studio.jobs.store import Load
+from tests.jobs.conftest import T0, make_job
 
-POSTGRES_URL_ENV = "DUBBING_STUDIO_TEST_POSTGRES_URL"
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 T = TypeVar("T")
 
 FULL_PLAN = DubPlan(
@@ -54,47 +50,6 @@ FULL_PLAN = DubPlan(
     audio_formats=("mp3", "wav"),
     video_format="mkv",
 )
-
-
-def _drop_all(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DubStore]:
-    """A migrated store; the SQLite file sits in a folder that does not exist yet."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'studio.db'}"
-    else:
-        url = os.environ.get(POSTGRES_URL_ENV, "")
-        if not url:
-            pytest.skip(f"{POSTGRES_URL_ENV} is not set")
-        _drop_all(url)
-    dub_store = DubStore(url)
-    dub_store.migrate()
-    yield dub_store
-    dub_store.close()
-    if request.param == "postgresql":
-        _drop_all(url)
-
-
-def make_job(job_id: str = "job-1", minutes: int = 0, **changes: Any) -> DubJob:
-    at = T0 + timedelta(minutes=minutes)
-    job = DubJob(
-        id=job_id,
-        created_at=at,
-        updated_at=at,
-        status=JobStatus.QUEUED,
-        input_name="talk.mp4",
-        input_path=f"projects/{job_id}/input.mp4",
-        input_digest="ab" * 32,
-        plan=DubPlan(target_language="es"),
-    )
-    return replace(job, **changes)
 
 
 def make_segment(segment_id: str, start: float, speaker: str = "a", **changes: Any) -> Segment:
@@ -158,6 +113,8 @@ def test_create_and_get_keep_every_field(store: DubStore) -> None:
         idempotency_key="key-1",
         segments_done=3,
         segments_total=12,
+        attempts=2,
+        client_id="key:0123abcd",
     )
     assert store.create_job(job) == job
     stored = store.get_job(job.id)
@@ -263,6 +220,83 @@ def test_delete_job_cascades_to_segments_and_events(store: DubStore) -> None:
     assert store.events_after("j1", 0) == []
     assert len(store.get_segments("j2")) == 1
     assert len(store.events_after("j2", 0)) == 1
+
+
+def test_start_run_counts_every_attempt_even_when_runs_race(store: DubStore) -> None:
+    store.create_job(make_job())
+    started = run_in_threads(6, lambda i: store.start_run("job-1", status=JobStatus.RUNNING))
+    assert sorted(job.attempts for job in started) == [1, 2, 3, 4, 5, 6]
+    job = store.get_job("job-1")
+    assert job.attempts == 6 and job.status is JobStatus.RUNNING
+    assert store.update_job("job-1", attempts=5).attempts == 5  # a graceful stop gives one back
+    with pytest.raises(KeyError):
+        store.start_run("missing")
+
+
+def test_load_counts_unfinished_jobs_and_the_soonest_etas(store: DubStore) -> None:
+    jobs = [
+        ("a1", "alice", JobStatus.QUEUED, None),
+        ("a2", "alice", JobStatus.RUNNING, 30.0),
+        ("a3", "alice", JobStatus.SUCCEEDED, None),
+        ("b1", "bob", JobStatus.RUNNING, 10.0),
+        ("b2", "bob", JobStatus.RUNNING, None),
+        ("n1", None, JobStatus.QUEUED, None),
+    ]
+    for minutes, (job_id, client, status, eta) in enumerate(jobs):
+        store.create_job(make_job(job_id, minutes, client_id=client, status=status, eta_s=eta))
+    alice = store.load("alice")
+    assert (alice.unfinished, alice.client_unfinished) == (5, 2)
+    assert (alice.next_free_s, alice.client_next_free_s) == (10.0, 30.0)
+    nobody = store.load("carol")
+    assert (nobody.client_unfinished, nobody.client_next_free_s, nobody.usage) == (0, None, ())
+
+
+def test_usage_counts_the_last_day_and_outlives_deleted_jobs(store: DubStore) -> None:
+    now = datetime.now(UTC)
+    recent = now - timedelta(hours=2)
+    for job_id, at, seconds in [("old", now - timedelta(hours=25), 500.0), ("new", recent, 60.0)]:
+        store.create_job(
+            make_job(job_id, created_at=at, updated_at=at, client_id="alice", duration_s=seconds)
+        )
+    store.create_job(make_job("bob's", client_id="bob", duration_s=30.0))
+    assert store.load("alice").usage == ((recent, 60.0),)
+    assert store.delete_job("new")
+    assert store.load("alice").usage == ((recent, 60.0),), "deleting a dub gives no minutes back"
+
+
+def test_a_refused_admission_stores_nothing(store: DubStore) -> None:
+    def refuse(load: Load) -> None:
+        raise RuntimeError(f"full at {load.unfinished}")
+
+    with pytest.raises(RuntimeError, match="full at 0"):
+        store.create_job(make_job(client_id="alice", duration_s=60.0), refuse)
+    assert store.get_job("job-1") is None
+    assert store.load("alice").usage == ()
+
+
+def test_an_idempotent_retry_is_admitted_unchecked_as_the_first_job(store: DubStore) -> None:
+    first = store.create_job(make_job("j1", idempotency_key="upload-1"))
+
+    def refuse(load: Load) -> None:
+        raise AssertionError("a retry of an accepted request must not be checked")
+
+    assert store.create_job(make_job("j2", idempotency_key="upload-1"), refuse) == first
+
+
+def test_racing_admissions_never_take_more_places_than_there_are(store: DubStore) -> None:
+    def at_most_two(load: Load) -> None:
+        if load.unfinished >= 2:
+            raise RuntimeError("full")
+
+    def admit(i: int) -> bool:
+        try:
+            store.create_job(make_job(f"j{i}", client_id="alice"), at_most_two)
+        except RuntimeError:
+            return False
+        return True
+
+    assert sorted(run_in_threads(6, admit)) == [False] * 4 + [True] * 2
+    assert store.load("alice").client_unfinished == 2
 
 
 # Segments

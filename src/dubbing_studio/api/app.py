@@ -25,6 +25,7 @@ from dubbing_studio.jobs.store import DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.services.dubs import DubService
 from dubbing_studio.services.events import EventHub
+from dubbing_studio.services.quotas import RateLimiter
 from dubbing_studio.services.studio import Studio
 from dubbing_studio.web import mount_studio
 
@@ -54,7 +55,9 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         dubs = DubService(
             settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
         )
-        runner = InProcessRunner(dubs.execute, settings.max_concurrent_jobs)
+        runner = InProcessRunner(
+            dubs.execute, settings.max_concurrent_jobs, settings.quotas.concurrent_dubs
+        )
         dubs.runner = runner
         app.state.dubs = dubs
         await runner.start()
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         lifespan=lifespan,
     )
     app.state.studio = studio
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -7,6 +7,7 @@ the official SDKs raise their usual exceptions with the studio's message.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dubbing_studio.domain.errors import StudioError
+from dubbing_studio.domain.errors import StudioError, TooBusy
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def studio_error(request: Request, exc: StudioError) -> JSONResponse:
         if exc.status_code >= 500:
             log.warning("%s on %s: %s", exc.error_code, request.url.path, exc.detail)
-        return error_response(request, exc.status_code, exc.detail, exc.error_code, exc.errors)
+        headers = (
+            {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+            if isinstance(exc, TooBusy)
+            else None
+        )
+        return error_response(
+            request, exc.status_code, exc.detail, exc.error_code, exc.errors, headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

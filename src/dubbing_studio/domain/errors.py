@@ -82,3 +82,24 @@ class EngineFailed(StudioError):
 
     status_code = 500
     error_code = "engine_failed"
+
+
+class TooBusy(StudioError):
+    """Over the queue bound, a quota or a rate limit (HTTP 429); a retry after
+    ``retry_after_s`` seconds can succeed."""
+
+    status_code = 429
+    error_code = "rate_limited"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after_s: float,
+        error_code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail, errors=errors)
+        self.retry_after_s = retry_after_s
+        if error_code is not None:
+            self.error_code = error_code

@@ -148,3 +148,18 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsageRow(Base):
+    """Audio a client submitted for dubbing; kept apart from its job, so deleting a dub does
+    not hand its minutes back to the daily quota."""
+
+    __tablename__ = "dub_usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    job_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    audio_s: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index(None, "client_id", "created_at"),)

@@ -12,13 +12,25 @@ another writer got in between, whatever the timeout.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,14 +39,32 @@ from sqlalchemy.sql import Executable
 from dubbing_studio.domain.dub import DubPlan, FitOutcome, Segment, SegmentStatus
 from dubbing_studio.domain.jobs import DubJob, JobEvent, JobStatus
 from dubbing_studio.domain.speech import Word
-from dubbing_studio.jobs.schema import EventRow, JobRow, SegmentRow
+from dubbing_studio.jobs.schema import EventRow, JobRow, SegmentRow, UsageRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "dubbing_studio_write"  # execution option marking a write transaction
-_UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+_RUNNING = JobStatus.RUNNING.value
+_UNFINISHED = (JobStatus.QUEUED.value, _RUNNING)
 _JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(DubJob))
 _UPDATABLE = _JOB_FIELDS - {"id"}
+USAGE_WINDOW = timedelta(days=1)  # quotas on submitted audio are per day
+ADMISSION_LOCK = 0x0D0B  # PostgreSQL advisory lock serializing admissions
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What admitting one more job of a client depends on."""
+
+    unfinished: int  # queued and running jobs in the studio
+    client_unfinished: int  # of them, the client's
+    next_free_s: float | None  # the soonest ETA of a running job, if any is known
+    client_next_free_s: float | None  # the same among the client's running jobs
+    usage: tuple[tuple[datetime, float], ...]  # the client's (when, audio s) in the window
+
+
+Admit = Callable[[Load], None]
+"""Raises to refuse a job; called inside the transaction that would insert it."""
 
 
 class DubStore:
@@ -71,28 +101,56 @@ class DubStore:
 
     # Jobs
 
-    def create_job(self, job: DubJob) -> DubJob:
+    def create_job(self, job: DubJob, admit: Admit | None = None) -> DubJob:
         """Inserts ``job``; a job already stored under its idempotency key wins, so a retried
-        request returns the first job instead of starting a second."""
+        request returns the first job instead of starting a second.
+
+        With ``admit``, the studio's load is read and checked in the inserting transaction,
+        serialized with other admissions, so racing requests cannot both take the last
+        place; the job's audio is then recorded against its client for ``USAGE_WINDOW``."""
         try:
             with self._writes.begin() as session:
+                if admit is not None:
+                    if session.get_bind().dialect.name == "postgresql":
+                        session.execute(select(func.pg_advisory_xact_lock(ADMISSION_LOCK)))
+                    if job.idempotency_key is not None and (
+                        existing := _by_idempotency_key(session, job.idempotency_key)
+                    ):
+                        return existing
+                    admit(_load(session, job.client_id))
                 session.add(JobRow(**_job_columns(job)))
+                if job.client_id is not None and job.duration_s:
+                    session.add(
+                        UsageRow(
+                            client_id=job.client_id,
+                            job_id=job.id,
+                            created_at=job.created_at,
+                            audio_s=job.duration_s,
+                        )
+                    )
+                    session.execute(
+                        delete(UsageRow).where(
+                            UsageRow.client_id == job.client_id,
+                            UsageRow.created_at < _now() - USAGE_WINDOW,
+                        )
+                    )
         except IntegrityError:
             if job.idempotency_key is None:
                 raise
-            with self._reads.begin() as session:
-                existing = session.scalar(
-                    select(JobRow).where(JobRow.idempotency_key == job.idempotency_key)
-                )
-                if existing is None:  # the conflict was something else, e.g. the id
-                    raise
-                return _job_from_row(existing)
+            existing = self.find_by_idempotency_key(job.idempotency_key)
+            if existing is None:  # the conflict was something else, e.g. the id
+                raise
+            return existing
         return job
 
     def get_job(self, job_id: str) -> DubJob | None:
         with self._reads.begin() as session:
             row = session.get(JobRow, job_id)
             return None if row is None else _job_from_row(row)
+
+    def find_by_idempotency_key(self, key: str) -> DubJob | None:
+        with self._reads.begin() as session:
+            return _by_idempotency_key(session, key)
 
     def list_jobs(self, limit: int, offset: int) -> tuple[list[DubJob], int]:
         """A page of jobs, newest first, and the total count."""
@@ -110,11 +168,28 @@ class DubStore:
         """Sets the given ``DubJob`` fields (any but ``id``) and ``updated_at`` (now, unless
         given); only those columns are written, so concurrent updates of other fields stay.
         Raises ``KeyError`` when the job does not exist."""
+        return self._update(job_id, changes)
+
+    def start_run(self, job_id: str, **changes: Any) -> DubJob:
+        """Like ``update_job``, and counts one more attempt in the same write: done before a
+        run does any work, so a process that dies mid-run leaves the count behind."""
+        return self._update(job_id, changes, {"attempts": JobRow.attempts + 1})
+
+    def load(self, client_id: str | None) -> Load:
+        """The studio's load as ``create_job`` checks it, for a check before an upload."""
+        with self._reads.begin() as session:
+            return _load(session, client_id)
+
+    def _update(
+        self, job_id: str, changes: dict[str, Any], expressions: dict[str, Any] | None = None
+    ) -> DubJob:
         if invalid := changes.keys() - _UPDATABLE:
             raise TypeError(f"not updatable job fields: {sorted(invalid)}")
-        values = {"updated_at": _now()} | {
-            name: _column_value(name, value) for name, value in changes.items()
-        }
+        values = (
+            {"updated_at": _now()}
+            | {name: _column_value(name, value) for name, value in changes.items()}
+            | (expressions or {})
+        )
         with self._writes.begin() as session:
             row = session.scalar(
                 update(JobRow).where(JobRow.id == job_id).values(values).returning(JobRow)
@@ -250,6 +325,36 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _by_idempotency_key(session: Session, key: str) -> DubJob | None:
+    row = session.scalar(select(JobRow).where(JobRow.idempotency_key == key))
+    return None if row is None else _job_from_row(row)
+
+
+def _load(session: Session, client_id: str | None) -> Load:
+    unfinished = session.execute(
+        select(JobRow.client_id, JobRow.status, JobRow.eta_s).where(JobRow.status.in_(_UNFINISHED))
+    ).all()
+    mine = [row for row in unfinished if client_id is not None and row[0] == client_id]
+    usage = session.execute(
+        select(UsageRow.created_at, UsageRow.audio_s)
+        .where(UsageRow.client_id == client_id, UsageRow.created_at >= _now() - USAGE_WINDOW)
+        .order_by(UsageRow.created_at)
+    ).all()
+    return Load(
+        unfinished=len(unfinished),
+        client_unfinished=len(mine),
+        next_free_s=_soonest_eta(unfinished),
+        client_next_free_s=_soonest_eta(mine),
+        usage=tuple((at, audio_s) for at, audio_s in usage),
+    )
+
+
+def _soonest_eta(jobs: Sequence[Row[str | None, str, float | None]]) -> float | None:
+    """The smallest ETA of a running job: when a place in the queue is expected to free up."""
+    etas = [eta for _, status, eta in jobs if status == _RUNNING and eta is not None]
+    return min(etas, default=None)
 
 
 def _rowcount(session: Session, statement: Executable) -> int:

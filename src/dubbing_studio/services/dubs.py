@@ -41,6 +41,7 @@ from dubbing_studio.pipeline.runner import DubPipeline
 from dubbing_studio.pipeline.speech import speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.services.events import EventHub
+from dubbing_studio.services.quotas import QuotaPolicy
 from dubbing_studio.services.studio import Studio
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,13 @@ STAGE_WEIGHTS = {
 }
 EVENTS_KEPT = 2000
 ARTIFACTS_FILE = "artifacts.json"
+# Runs of one job that may end with the process dying before it is given up: a job found
+# unfinished at start-up after this many is failed instead of taking the server down again.
+MAX_CRASHED_RUNS = 2
+CRASHED = (
+    "The dub stopped the server twice while running; it will not be retried.",
+    "job_crashed",
+)
 
 
 class Conflict(StudioError):
@@ -93,6 +101,7 @@ class DubService:
         self.hub = hub
         self.pipeline = DubPipeline(studio, artifacts)
         self.runner: JobRunner | None = None
+        self.quotas = QuotaPolicy(settings.limits, settings.quotas)
         self.projects = settings.data_dir / "projects"
         # Artifacts each unfinished run has touched so far, so a delete never removes what a
         # running project still needs; written to the project's ARTIFACTS_FILE as runs end.
@@ -101,13 +110,24 @@ class DubService:
     # --- lifecycle ----------------------------------------------------------------------
     async def resume(self) -> list[str]:
         """Requeue jobs a previous process left queued or running; their finished stages
-        are found in the artifact store, so they continue where they stopped."""
+        are found in the artifact store, so they continue where they stopped.
+
+        A run counts as an attempt before it starts, and a graceful shutdown gives it back,
+        so attempts on an unfinished job are runs that ended with the process dying. Such a
+        job runs alone (a crash beside it must not be blamed on it); after
+        ``MAX_CRASHED_RUNS`` it is failed for good."""
         await anyio.to_thread.run_sync(self._remove_partial_files)
         jobs = await self._db(self.store.claim_unfinished)
-        for job in jobs:
-            await self._db(self.store.update_job, job.id, status=JobStatus.QUEUED)
-            await self._submit(job.id)
-        return [job.id for job in jobs]
+        resumed = []
+        for job in sorted(jobs, key=lambda j: j.attempts == 0):  # suspects first
+            if job.attempts >= MAX_CRASHED_RUNS:
+                log.warning("Dub %s crashed the server %d times; failing it", job.id, job.attempts)
+                await self._end(job.id, JobStatus.FAILED, *CRASHED)
+                continue
+            job = await self._db(self.store.update_job, job.id, status=JobStatus.QUEUED)
+            await self._submit(job)
+            resumed.append(job.id)
+        return resumed
 
     def _remove_partial_files(self) -> None:
         self.artifacts.remove_partials()
@@ -117,6 +137,16 @@ class DubService:
                     partial.unlink(missing_ok=True)
 
     # --- create -------------------------------------------------------------------------
+    async def admit(self, client_id: str, idempotency_key: str | None = None) -> None:
+        """Raises ``TooBusy`` when the queue or the client's quotas leave no room for another
+        dub: checked before an upload is received, so a refusal costs the studio little. A
+        retry of an accepted request (same idempotency key) is never refused."""
+        if idempotency_key is not None and await self._db(
+            self.store.find_by_idempotency_key, idempotency_key
+        ):
+            return
+        self.quotas.check(await self._db(self.store.load, client_id), None)
+
     async def create(
         self,
         upload_path: Path,
@@ -124,13 +154,21 @@ class DubService:
         plan: DubPlan,
         idempotency_key: str | None = None,
         kind: str = "media",
+        client_id: str | None = None,
     ) -> DubJob:
         """Adopt an uploaded file as a new project and queue it. The upload is moved into
-        the project's folder (or removed, when the idempotency key names an earlier job)."""
+        the project's folder (or removed, when the idempotency key names an earlier job).
+        The queue bound and ``client_id``'s quotas are checked with the input's duration
+        before the upload is kept, and again, atomically, when the job is stored."""
         await anyio.to_thread.run_sync(self.pipeline.check, plan)
         info = await anyio.to_thread.run_sync(
             lambda: media.probe(upload_path, max_duration_s=self.settings.max_duration_s)
         )
+        duration_s = round(info.duration, 3)
+        if idempotency_key is None or not await self._db(
+            self.store.find_by_idempotency_key, idempotency_key
+        ):
+            self.quotas.check(await self._db(self.store.load, client_id), duration_s)
         job_id = uuid.uuid4().hex
         folder = self.projects / job_id
         folder.mkdir(parents=True, exist_ok=False)
@@ -148,10 +186,13 @@ class DubService:
                 input_path=str(stored),
                 input_digest=digest,
                 plan=plan,
-                duration_s=round(info.duration, 3),
+                duration_s=duration_s,
                 idempotency_key=idempotency_key,
+                client_id=client_id,
             )
-            created = await self._db(self.store.create_job, job)
+            created = await self._db(
+                self.store.create_job, job, lambda load: self.quotas.check(load, duration_s)
+            )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -159,13 +200,13 @@ class DubService:
             shutil.rmtree(folder, ignore_errors=True)
             return created
         await self._event(job_id, "status", {"status": "queued", "stage": None})
-        await self._submit(job_id)
+        await self._submit(created)
         return created
 
-    async def _submit(self, job_id: str) -> None:
+    async def _submit(self, job: DubJob) -> None:
         if self.runner is None:
             raise RuntimeError("The dub service has no runner attached.")
-        await self.runner.submit(job_id)
+        await self.runner.submit(job.id, job.client_id, alone=job.attempts > 0)
 
     # --- run ----------------------------------------------------------------------------
     async def execute(self, job_id: str) -> None:
@@ -174,8 +215,8 @@ class DubService:
         if job is None or job.status == JobStatus.CANCELLED:
             return
         started = time.monotonic()
-        await self._db(
-            self.store.update_job,
+        run = await self._db(
+            self.store.start_run,
             job_id,
             status=JobStatus.RUNNING,
             error=None,
@@ -222,7 +263,12 @@ class DubService:
         except asyncio.CancelledError:
             events.put_nowait(None)
             if self.runner is not None and self.runner.stopping:
-                writer.cancel()  # shutting down: the job stays running and resumes at start-up
+                # Shutting down: the job stays running and resumes at start-up, and this run
+                # was no crash, so its attempt is given back.
+                writer.cancel()
+                await asyncio.shield(
+                    self._db(self.store.update_job, job_id, attempts=run.attempts - 1)
+                )
             else:
                 await asyncio.shield(self._finish(job_id, writer, JobStatus.CANCELLED))
             raise
@@ -258,6 +304,11 @@ class DubService:
     ) -> None:
         with contextlib.suppress(Exception):  # a failed progress write must not hide the end
             await writer
+        await self._end(job_id, status, detail, code)
+
+    async def _end(
+        self, job_id: str, status: JobStatus, detail: str | None = None, code: str | None = None
+    ) -> None:
         await self._db(
             self.store.update_job, job_id, status=status, error=detail, error_code=code, eta_s=None
         )
@@ -380,7 +431,8 @@ class DubService:
 
     async def render(self, job_id: str) -> DubJob:
         """Rebuild stale lines, then mix and export again."""
-        await self._idle_job(job_id)
+        if (await self._idle_job(job_id)).error_code == CRASHED[1]:
+            raise Conflict("The dub stopped the server twice while running; it cannot run again.")
         job = await self._db(
             self.store.update_job,
             job_id,
@@ -389,9 +441,10 @@ class DubService:
             stage=None,
             error=None,
             error_code=None,
+            attempts=0,  # a new run: earlier ones ended, crashed or not
         )
         await self._event(job_id, "status", {"status": "queued", "stage": None})
-        await self._submit(job_id)
+        await self._submit(job)
         return job
 
     async def cancel(self, job_id: str) -> DubJob:

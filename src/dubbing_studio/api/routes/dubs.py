@@ -19,6 +19,7 @@ from dubbing_studio.api.deps import (
     receive_media,
     require_api_key,
 )
+from dubbing_studio.api.limits import RateLimited, client_id
 from dubbing_studio.domain.dub import DubPlan, MixPolicy, TimingPolicy
 from dubbing_studio.domain.errors import NotFound, ValidationFailed
 from dubbing_studio.domain.jobs import DubJob
@@ -164,6 +165,7 @@ class DubOut(BaseModel):
     segments_done: int
     segments_total: int
     stale_segments: int
+    attempts: int = Field(description="Runs started since the last render.")
     outputs: list[OutputOut]
     plan: dict[str, Any]
     links: dict[str, str]
@@ -249,6 +251,7 @@ async def _dub_out(service: DubService, job: DubJob, stale: int | None = None) -
         segments_done=job.segments_done,
         segments_total=job.segments_total,
         stale_segments=stale,
+        attempts=job.attempts,
         outputs=outputs,
         plan=job.plan.to_dict(),
         links=_links(job.id),
@@ -301,6 +304,8 @@ def _segment_out(job_id: str, segment: Any) -> SegmentOut:
     "",
     status_code=202,
     response_model=Created,
+    dependencies=[RateLimited],
+    responses={429: {"description": "Queue full, a quota spent or too many requests."}},
     openapi_extra=multipart_body(
         "Audio or video to dub.",
         target_language={"type": "string", "example": "es"},
@@ -320,7 +325,10 @@ async def create_dub(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Created:
     """Start a dub. The upload streams to disk under the size cap; the job runs in the
-    background (follow ``links.events``). The same ``Idempotency-Key`` returns the same dub."""
+    background (follow ``links.events``). The same ``Idempotency-Key`` returns the same dub.
+    Over the queue bound or a quota the answer is 429 with ``Retry-After``."""
+    client = client_id(request)
+    await service.admit(client, idempotency_key)  # before the upload: refusing is cheap
     async with receive_media(request, studio) as upload:
         target = upload.field("target_language")
         if not target:
@@ -330,7 +338,7 @@ async def create_dub(
         source_code = resolve_language(source).code if source and source != "auto" else None
         plan = parse_options(upload.field("options")).plan(target_code, source_code)
         job = await service.create(
-            upload.path, upload.filename, plan, idempotency_key, kind=upload.kind
+            upload.path, upload.filename, plan, idempotency_key, kind=upload.kind, client_id=client
         )
     response.headers["Location"] = f"/api/v1/dubs/{job.id}"
     return Created(id=job.id, status=job.status.value, links=_links(job.id))

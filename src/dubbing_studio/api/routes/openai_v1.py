@@ -22,6 +22,7 @@ from dubbing_studio.api.deps import (
     receive_media,
     require_api_key,
 )
+from dubbing_studio.api.limits import RateLimited
 from dubbing_studio.api.uploads import Upload
 from dubbing_studio.domain.errors import ValidationFailed
 from dubbing_studio.domain.languages import language_name
@@ -116,6 +117,7 @@ async def _recognise(request: Request, studio: StudioDep, task: str) -> Response
 
 @router.post(
     "/audio/transcriptions",
+    dependencies=[RateLimited],
     openapi_extra=multipart_body(
         "Audio or video to transcribe.",
         language={"type": "string"},
@@ -130,6 +132,7 @@ async def transcriptions(request: Request, studio: StudioDep) -> Response:
 
 @router.post(
     "/audio/translations",
+    dependencies=[RateLimited],
     openapi_extra=multipart_body("Audio or video to translate into English.", **_FORM_FIELDS),
 )
 async def translations(request: Request, studio: StudioDep) -> Response:
@@ -152,6 +155,7 @@ class SpeechBody(BaseModel):
 
 @router.post(
     "/audio/speech",
+    dependencies=[RateLimited],
     response_class=StreamingResponse,
     responses={200: {"content": {"audio/mpeg": {}}, "description": "Audio, streamed."}},
 )

@@ -20,6 +20,7 @@ from dubbing_studio.api.deps import (
     receive_media,
     require_api_key,
 )
+from dubbing_studio.api.limits import RateLimited
 from dubbing_studio.domain.languages import language_name
 
 public = APIRouter(tags=["service"])
@@ -70,6 +71,7 @@ class TranscribeResponse(BaseModel):
 @audio.post(
     "/transcribe",
     response_model=TranscribeResponse,
+    dependencies=[RateLimited],
     openapi_extra=multipart_body(
         "Audio or video (OGG, MP3, WAV, M4A, FLAC, WEBM, MP4, …).",
         language={
@@ -106,7 +108,7 @@ class TranslateResponse(BaseModel):
     target_language_code: str
 
 
-@audio.post("/translate", response_model=TranslateResponse)
+@audio.post("/translate", response_model=TranslateResponse, dependencies=[RateLimited])
 async def translate(body: TranslateRequest, studio: StudioDep) -> TranslateResponse:
     """Text to text. Languages are codes or English names, matched case-insensitively."""
     (translated,), source, target = await studio.translate(
@@ -142,6 +144,7 @@ class TTSRequest(BaseModel):
 @audio.post(
     "/tts",
     response_class=Response,
+    dependencies=[RateLimited],
     responses={200: {"content": {"audio/mpeg": {}}, "description": "MP3 audio."}},
 )
 async def tts(body: TTSRequest, studio: StudioDep) -> Response:

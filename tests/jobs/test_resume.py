@@ -1,0 +1,111 @@
+"""Start-up resumes unfinished dubs, but never one that crashed the server twice (a poison
+job); a graceful shutdown does not count as a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dubbing_studio.bootstrap import build_studio
+from dubbing_studio.config import Settings
+from dubbing_studio.domain.jobs import JobStatus
+from dubbing_studio.jobs import DubStore
+from dubbing_studio.jobs.runner import InProcessRunner
+from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.services.dubs import CRASHED, Conflict, DubService
+from dubbing_studio.services.events import EventHub
+from tests.jobs.conftest import make_job
+
+
+class RecordingRunner:
+    """Records what is submitted, and runs nothing (the logic under test is the service's)."""
+
+    stopping = False
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, str | None, bool]] = []
+
+    async def start(self) -> None: ...
+
+    async def submit(self, job_id: str, client_id: str | None = None, alone: bool = False) -> None:
+        self.submitted.append((job_id, client_id, alone))
+
+    async def cancel(self, job_id: str) -> bool:
+        return False
+
+    async def stop(self) -> None: ...
+
+
+def service_for(store: DubStore, tmp_path: Path) -> DubService:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        temp_dir=tmp_path / "tmp",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    artifacts = ArtifactStore(settings.data_dir / "artifacts")
+    return DubService(settings, build_studio(settings), store, artifacts, EventHub())
+
+
+async def test_a_job_that_crashed_twice_is_failed_and_suspects_run_alone_first(
+    store: DubStore, tmp_path: Path
+) -> None:
+    seeded = [
+        make_job("fresh", 0, client_id="alice"),
+        make_job("poison", 1, client_id="bob", status=JobStatus.RUNNING, attempts=2),
+        make_job("suspect", 2, client_id="carol", status=JobStatus.RUNNING, attempts=1),
+        make_job("finished", 3, status=JobStatus.SUCCEEDED, attempts=1),
+    ]
+    for job in seeded:
+        store.create_job(job)
+    service = service_for(store, tmp_path)
+    runner = service.runner = RecordingRunner()
+
+    assert await service.resume() == ["suspect", "fresh"]
+    assert runner.submitted == [("suspect", "carol", True), ("fresh", "alice", False)]
+    assert store.get_job("suspect").status is JobStatus.QUEUED
+
+    poison = store.get_job("poison")
+    assert poison.status is JobStatus.FAILED
+    assert (poison.error, poison.error_code) == CRASHED
+    assert "twice" in CRASHED[0]
+    events = [(e.type, e.data) for e in store.events_after("poison", 0)]
+    assert events == [
+        ("error", {"detail": CRASHED[0], "error_code": "job_crashed"}),
+        ("done", {"status": "failed"}),
+    ]
+    with pytest.raises(Conflict, match="cannot run again"):
+        await service.render("poison")
+
+    runner.submitted.clear()
+    assert await service.resume() == ["suspect", "fresh"], "a second start-up: same, no loop"
+    assert ("poison", "bob", True) not in runner.submitted
+
+
+@pytest.mark.slow
+async def test_a_graceful_stop_mid_run_gives_the_attempt_back(
+    store: DubStore, tmp_path: Path, samples_dir: Path
+) -> None:
+    service = service_for(store, tmp_path)
+    runner = InProcessRunner(service.execute, max_jobs=1)
+    service.runner = runner
+    media = tmp_path / "jfk.flac"
+    shutil.copy(samples_dir / "jfk.flac", media)
+    store.create_job(make_job("talk", input_path=str(media), duration_s=11.0))
+    await runner.start()
+    await runner.submit("talk")
+    for _ in range(500):
+        if (job := store.get_job("talk")).status is JobStatus.RUNNING:
+            break
+        await asyncio.sleep(0.02)
+    assert job.attempts == 1, "the attempt is stored before the run does any work"
+    await runner.stop()
+    stopped = store.get_job("talk")
+    assert (stopped.status, stopped.attempts) == (JobStatus.RUNNING, 0)
+
+    restarted = service_for(store, tmp_path)
+    recorder = restarted.runner = RecordingRunner()
+    assert await restarted.resume() == ["talk"]
+    assert recorder.submitted == [("talk", None, False)], "no suspect: it ran beside nothing"
