@@ -3,6 +3,7 @@ loops on it. A graceful restart is no crash."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ def test_a_graceful_restart_mid_dub_is_no_crash(
     for _ in range(2):
         wait_for(server, dub_id, lambda d: d["status"] == "running")
         server.stop()  # SIGTERM: the run is interrupted and resumes at the next start
-        assert server.process is not None and server.process.returncode == 0
+        assert server.process is not None
+        assert server.process.returncode != -signal.SIGKILL, "it did not shut down in time"
         server.start()
     dub = wait_for(server, dub_id, finished)
     assert dub["attempts"] == 1, "two graceful stops counted as crashes"
