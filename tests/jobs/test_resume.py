@@ -15,7 +15,7 @@ from dubbing_studio.domain.jobs import JobStatus
 from dubbing_studio.jobs import DubStore
 from dubbing_studio.jobs.runner import InProcessRunner
 from dubbing_studio.pipeline.artifacts import ArtifactStore
-from dubbing_studio.services.dubs import CRASHED, Conflict, DubService
+from dubbing_studio.services.dubs import CRASHED_CODE, CRASHED_DETAIL, Conflict, DubService
 from dubbing_studio.services.events import EventHub
 from tests.jobs.conftest import make_job
 
@@ -69,11 +69,11 @@ async def test_a_job_that_crashed_twice_is_failed_and_suspects_run_alone_first(
 
     poison = store.get_job("poison")
     assert poison.status is JobStatus.FAILED
-    assert (poison.error, poison.error_code) == CRASHED
-    assert "twice" in CRASHED[0]
+    assert (poison.error, poison.error_code) == (CRASHED_DETAIL, CRASHED_CODE)
+    assert "twice" in CRASHED_DETAIL
     events = [(e.type, e.data) for e in store.events_after("poison", 0)]
     assert events == [
-        ("error", {"detail": CRASHED[0], "error_code": "job_crashed"}),
+        ("error", {"detail": CRASHED_DETAIL, "error_code": "job_crashed"}),
         ("done", {"status": "failed"}),
     ]
     with pytest.raises(Conflict, match="cannot run again"):

@@ -60,10 +60,8 @@ ARTIFACTS_FILE = "artifacts.json"
 # Runs of one job that may end with the process dying before it is given up: a job found
 # unfinished at start-up after this many is failed instead of taking the server down again.
 MAX_CRASHED_RUNS = 2
-CRASHED = (
-    "The dub stopped the server twice while running; it will not be retried.",
-    "job_crashed",
-)
+CRASHED_DETAIL = "The dub stopped the server twice while running; it will not be retried."
+CRASHED_CODE = "job_crashed"
 
 
 class Conflict(StudioError):
@@ -122,7 +120,7 @@ class DubService:
         for job in sorted(jobs, key=lambda j: j.attempts == 0):  # suspects first
             if job.attempts >= MAX_CRASHED_RUNS:
                 log.warning("Dub %s crashed the server %d times; failing it", job.id, job.attempts)
-                await self._end(job.id, JobStatus.FAILED, *CRASHED)
+                await self._end(job.id, JobStatus.FAILED, CRASHED_DETAIL, CRASHED_CODE)
                 continue
             job = await self._db(self.store.update_job, job.id, status=JobStatus.QUEUED)
             await self._submit(job)
@@ -137,15 +135,20 @@ class DubService:
                     partial.unlink(missing_ok=True)
 
     # --- create -------------------------------------------------------------------------
-    async def admit(self, client_id: str, idempotency_key: str | None = None) -> None:
+    async def admit(
+        self,
+        client_id: str | None,
+        idempotency_key: str | None = None,
+        audio_s: float | None = None,
+    ) -> None:
         """Raises ``TooBusy`` when the queue or the client's quotas leave no room for another
-        dub: checked before an upload is received, so a refusal costs the studio little. A
-        retry of an accepted request (same idempotency key) is never refused."""
+        dub of ``audio_s`` (``None``: not known yet). Cheap: the API asks before receiving an
+        upload. A retry of an accepted request (same idempotency key) is never refused."""
         if idempotency_key is not None and await self._db(
             self.store.find_by_idempotency_key, idempotency_key
         ):
             return
-        self.quotas.check(await self._db(self.store.load, client_id), None)
+        self.quotas.check(await self._db(self.store.load, client_id), audio_s)
 
     async def create(
         self,
@@ -165,10 +168,7 @@ class DubService:
             lambda: media.probe(upload_path, max_duration_s=self.settings.max_duration_s)
         )
         duration_s = round(info.duration, 3)
-        if idempotency_key is None or not await self._db(
-            self.store.find_by_idempotency_key, idempotency_key
-        ):
-            self.quotas.check(await self._db(self.store.load, client_id), duration_s)
+        await self.admit(client_id, idempotency_key, duration_s)  # before moving and hashing
         job_id = uuid.uuid4().hex
         folder = self.projects / job_id
         folder.mkdir(parents=True, exist_ok=False)
@@ -214,8 +214,20 @@ class DubService:
         job = await self._db(self.store.get_job, job_id)
         if job is None or job.status == JobStatus.CANCELLED:
             return
+        try:
+            await self._run(job)
+        except asyncio.CancelledError:
+            if self.runner is not None and self.runner.stopping:
+                # Shutting down: the job stays running and resumes at start-up. This run was
+                # no crash, so the attempt it counted (if it got that far) is given back.
+                await asyncio.shield(self._db(self.store.update_job, job_id, attempts=job.attempts))
+            raise
+
+    async def _run(self, job: DubJob) -> None:
+        """One run; its attempt is stored before any work (see ``resume``)."""
+        job_id = job.id
         started = time.monotonic()
-        run = await self._db(
+        await self._db(
             self.store.start_run,
             job_id,
             status=JobStatus.RUNNING,
@@ -263,12 +275,7 @@ class DubService:
         except asyncio.CancelledError:
             events.put_nowait(None)
             if self.runner is not None and self.runner.stopping:
-                # Shutting down: the job stays running and resumes at start-up, and this run
-                # was no crash, so its attempt is given back.
-                writer.cancel()
-                await asyncio.shield(
-                    self._db(self.store.update_job, job_id, attempts=run.attempts - 1)
-                )
+                writer.cancel()  # shutting down: see ``execute``
             else:
                 await asyncio.shield(self._finish(job_id, writer, JobStatus.CANCELLED))
             raise
@@ -431,7 +438,7 @@ class DubService:
 
     async def render(self, job_id: str) -> DubJob:
         """Rebuild stale lines, then mix and export again."""
-        if (await self._idle_job(job_id)).error_code == CRASHED[1]:
+        if (await self._idle_job(job_id)).error_code == CRASHED_CODE:
             raise Conflict("The dub stopped the server twice while running; it cannot run again.")
         job = await self._db(
             self.store.update_job,
