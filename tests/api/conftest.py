@@ -22,6 +22,7 @@ def studio_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=root / "data",
         temp_dir=root / "tmp",
         max_upload_mb=8,
+        allowed_hosts=["testserver"],  # TestClient's host name
         _env_file=None,  # type: ignore[call-arg]
     )
 
