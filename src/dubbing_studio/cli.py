@@ -68,7 +68,8 @@ def _friendly_errors(command: Callable[..., T]) -> Callable[..., T]:
         except ValidationError as exc:  # settings from the environment or .env
             for error in exc.errors():
                 where = ".".join(map(str, error["loc"]))
-                console.print(f"[bold red]error:[/] invalid setting {where}: {error['msg']}")
+                message = error["msg"].removeprefix("Value error, ")
+                console.print(f"[bold red]error:[/] invalid setting {where}: {message}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
