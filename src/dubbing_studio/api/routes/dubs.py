@@ -392,7 +392,8 @@ async def dub_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: ``status``, ``progress``, ``segment``, ``error``, ``done``. Each
-    has an ``id``; reconnect with ``Last-Event-ID`` to continue where you left off."""
+    has an ``id``; reconnect with ``Last-Event-ID`` to continue where you left off (an id
+    that is not a number of at most 18 digits is a 400)."""
     after = _event_cursor(last_event_id)
     await service.get(dub_id)
 
