@@ -202,6 +202,7 @@ def test_cross_origin_state_changes_are_refused_without_keys(open_client: TestCl
     for headers in (
         {"Origin": "http://evil.example"},
         {"Origin": "null"},
+        {"Origin": "http://[not-an-address"},
         {"Sec-Fetch-Site": "cross-site", "Referer": "http://evil.example/page.html"},
         {"Sec-Fetch-Site": "cross-site"},
     ):
@@ -366,3 +367,13 @@ def test_link_expiry_is_rounded_so_links_are_stable() -> None:
     assert links.sign("/api/v1/dubs/x/input") == first
     expires = int(first.split("exp=")[1].split("&")[0])
     assert 3600 <= expires - 1_000_000 <= 3600 + 600
+
+
+def test_the_largest_last_event_id_ends_the_stream_cleanly(
+    keyed_client: TestClient, finished_dub: dict[str, Any]
+) -> None:
+    url = f"/api/v1/dubs/{finished_dub['dub']['id']}/events"
+    headers = auth(ENV_KEY) | {"Last-Event-ID": "9" * 18}
+    with keyed_client.stream("GET", url, headers=headers) as stream:
+        assert stream.status_code == 200
+        assert "event:" not in "".join(stream.iter_text())  # nothing newer; closed, no error

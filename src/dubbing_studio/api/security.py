@@ -130,7 +130,10 @@ class HostGuard:
 
 # --- origins ----------------------------------------------------------------------------
 def _origin_of(url: str) -> str | None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[not-an-address"
+        return None
     if not parts.scheme or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
