@@ -3,10 +3,8 @@ revocation within seconds, the "are there keys?" answer cached."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from sqlalchemy import create_engine, text
 
 from dubbing_studio.domain.errors import InvalidInput, NotFound
 from dubbing_studio.jobs.store import ApiKeyStore, DubStore
@@ -18,6 +16,7 @@ from dubbing_studio.services.api_keys import (
     hash_key,
     revoke_key,
 )
+from tests.jobs.test_store import store  # noqa: F401 - migrated: SQLite, and PostgreSQL if set up
 
 
 class Clock:
@@ -29,22 +28,21 @@ class Clock:
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> Iterator[ApiKeyStore]:
-    store = DubStore(f"sqlite:///{tmp_path / 'studio.db'}")
-    store.migrate()
-    yield ApiKeyStore(store)
-    store.close()
+def keys(store: DubStore) -> ApiKeyStore:  # noqa: F811
+    return ApiKeyStore(store)
 
 
-def test_keys_are_stored_as_hashes_only(keys: ApiKeyStore, tmp_path: Path) -> None:
+def test_keys_are_stored_as_hashes_only(keys: ApiKeyStore, store: DubStore) -> None:  # noqa: F811
     made = create_key(keys, "  ci runner ")
     assert made.secret.startswith("ds_") and len(made.secret) > 40
     assert made.key.name == "ci runner" and made.key.prefix == made.secret[:10]
-    database = (tmp_path / "studio.db").read_bytes() + b"".join(
-        p.read_bytes() for p in tmp_path.glob("studio.db-wal")
-    )
-    assert made.secret.encode() not in database
-    assert hash_key(made.secret).encode() in database
+    engine = create_engine(store.url)
+    with engine.connect() as connection:
+        rows = [tuple(map(str, row)) for row in connection.execute(text("SELECT * FROM api_keys"))]
+    engine.dispose()
+    assert len(rows) == 1
+    assert not any(made.secret in value for value in rows[0])
+    assert hash_key(made.secret) in rows[0]
     assert [k.id for k in keys.list()] == [made.key.id]
     with pytest.raises(InvalidInput):
         create_key(keys, "   ")
