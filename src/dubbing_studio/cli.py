@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,10 +34,12 @@ from dubbing_studio.domain.errors import InvalidInput, StudioError
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
+from dubbing_studio.jobs.store import ApiKeyStore, DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.context import STAGES
 from dubbing_studio.pipeline.context import Progress as ProgressEvent
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
+from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
 
 app = typer.Typer(
@@ -58,6 +64,12 @@ def _friendly_errors(command: Callable[..., T]) -> Callable[..., T]:
             return command(*args, **kwargs)
         except StudioError as exc:
             console.print(f"[bold red]error:[/] {exc.detail}")
+            raise typer.Exit(2) from None
+        except ValidationError as exc:  # settings from the environment or .env
+            for error in exc.errors():
+                where = ".".join(map(str, error["loc"]))
+                message = error["msg"].removeprefix("Value error, ")
+                console.print(f"[bold red]error:[/] invalid setting {where}: {message}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
@@ -100,6 +112,8 @@ def serve(
             "The embedded job runner lives in one process: run one worker (several would "
             "each resume and run the same dubs)."
         )
+    if host:  # the app factory reads its settings again: it must answer this host name
+        os.environ["DUBBING_STUDIO_HOST"] = host
     uvicorn.run(
         "dubbing_studio.api.app:create_app",
         factory=True,
@@ -281,6 +295,68 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     video = media.speech_video(out / f"{speech.stem}.mp4", speech)
     _run_dub(video, DubPlan(target_language=to, audio_formats=("mp3",)), out)
+
+
+keys = typer.Typer(
+    help="API keys kept (hashed) in the studio's database; with any key, the API needs one.",
+    no_args_is_help=True,
+)
+app.add_typer(keys, name="keys")
+
+
+@contextlib.contextmanager
+def _key_store() -> Iterator[ApiKeyStore]:
+    store = DubStore(Settings().database)
+    try:
+        store.migrate()
+        yield ApiKeyStore(store)
+    finally:
+        store.close()
+
+
+@keys.command("add")
+@_friendly_errors
+def keys_add(name: Annotated[str, typer.Argument(help="Who or what uses the key.")]) -> None:
+    """Make a key and print it once (only its hash is kept)."""
+    with _key_store() as store:
+        made = create_key(store, name)
+    sys.stdout.write(made.secret + "\n")
+    console.print(
+        f"key {made.key.id} ({made.key.name}) made; it is shown only now. Send it as "
+        "'Authorization: Bearer <key>'."
+    )
+
+
+@keys.command("list")
+@_friendly_errors
+def keys_list() -> None:
+    """Every key: id, name, prefix, when made and last used, and whether revoked."""
+    with _key_store() as store:
+        stored = store.list()
+    table = Table("id", "name", "prefix", "created", "last used", "revoked")
+    for key in stored:
+        table.add_row(
+            key.id,
+            key.name,
+            f"{key.prefix}…",
+            _when(key.created_at),
+            _when(key.last_used_at),
+            _when(key.revoked_at) if key.revoked_at else "",
+        )
+    Console(width=200).print(table)
+
+
+@keys.command("revoke")
+@_friendly_errors
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (keys list).")]) -> None:
+    """Revoke a key; a running server refuses it within seconds."""
+    with _key_store() as store:
+        revoked = revoke_key(store, key_id)
+    console.print(f"key {revoked.id} ({revoked.name}) revoked")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
 def _run_dub(source: Path, plan: DubPlan, out: Path) -> None:

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="If set, requests must send one as a Bearer token."
     )
+    media_link_secret: SecretStr | None = Field(
+        None,
+        description="Signs expiring media links (players, downloads) when keys are on; "
+        "default: a secret made once in the data folder.",
+    )
+    media_link_ttl_s: float = Field(
+        6 * 3600.0, gt=0, description="How long a signed media link plays."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: a SQLite file in the data folder."
     )
@@ -168,6 +176,39 @@ class Settings(BaseSettings):
     espeak: EspeakSettings = EspeakSettings()
     apertium: ApertiumSettings = ApertiumSettings()
     openai: OpenAISettings = OpenAISettings()
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        # A blank entry would be matched by a request that sends no key at all.
+        for number, key in enumerate(keys, 1):
+            if not key.get_secret_value().strip():
+                raise ValueError(
+                    f"DUBBING_STUDIO_API_KEYS entry {number} is blank; remove it (a blank key "
+                    "would let requests without a key in)"
+                )
+        return keys
+
+    @field_validator("media_link_secret")
+    @classmethod
+    def _no_blank_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and not secret.get_secret_value().strip():
+            raise ValueError("DUBBING_STUDIO_MEDIA_LINK_SECRET is blank; set it or unset it")
+        return secret
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        names = []
+        for host in hosts:
+            name = host.strip().lower()
+            if not name or "/" in name or "@" in name or " " in name:
+                raise ValueError(
+                    f"DUBBING_STUDIO_ALLOWED_HOSTS takes host names such as 'studio.example' "
+                    f"or 'studio.example:8443', not {host!r}"
+                )
+            names.append(name)
+        return names
 
     @property
     def openai_configured(self) -> bool:

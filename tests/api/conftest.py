@@ -24,6 +24,7 @@ def studio_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         max_upload_mb=8,
         # Many tests share this one client; the rate limit's own tests use their own apps.
         rate_limit=RateLimitSettings(requests_per_minute=0),
+        allowed_hosts=["testserver"],  # TestClient's host name
         _env_file=None,  # type: ignore[call-arg]
     )
 

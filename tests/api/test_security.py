@@ -35,6 +35,7 @@ def locked(tmp_path: Path) -> Iterator[TestClient]:
         temp_dir=tmp_path / "tmp",
         api_keys=[SecretStr("first-key"), SecretStr("second-key")],
         cors_origins=["https://studio.example"],
+        allowed_hosts=["testserver"],  # TestClient's host name
         _env_file=None,  # type: ignore[call-arg]
     )
     with TestClient(create_app(settings)) as client:

@@ -41,6 +41,7 @@ def test_browsers_are_sent_to_the_studio_and_api_clients_keep_the_json_root(
     settings = Settings(
         data_dir=tmp_path / "data",
         temp_dir=tmp_path / "tmp",
+        allowed_hosts=["testserver"],  # TestClient's host name
         _env_file=None,  # type: ignore[call-arg]
     )
     client = TestClient(create_app(settings))  # no lifespan: no engines or database are needed here

@@ -18,10 +18,11 @@ from dubbing_studio import __version__
 from dubbing_studio.api.errors import install_error_handlers
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
+from dubbing_studio.api.security import install_security
 from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
 from dubbing_studio.config import Settings
 from dubbing_studio.jobs.runner import InProcessRunner
-from dubbing_studio.jobs.store import DubStore
+from dubbing_studio.jobs.store import ApiKeyStore, DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.services.dubs import DubService
 from dubbing_studio.services.events import EventHub
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
             log.info("Removed %d stale upload(s) from %s", removed, settings.temp_dir)
         store = DubStore(settings.database)
         await anyio.to_thread.run_sync(store.migrate)
+        keyring.attach(ApiKeyStore(store))
         dubs = DubService(
             settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
         )
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(openai_v1.router)
     app.include_router(dub_routes.router)
     mount_studio(app)
+    keyring = install_security(app, settings)
     return app
 
 

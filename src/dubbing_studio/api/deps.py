@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated
@@ -12,8 +11,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import AfterValidator, Field
 
 from dubbing_studio import media
-from dubbing_studio.api.uploads import Upload, upload_from
+from dubbing_studio.api.security import MediaLinks, app_path, is_media_request
+from dubbing_studio.api.uploads import FormLimits, Upload, upload_from
 from dubbing_studio.domain.errors import StudioError
+from dubbing_studio.services.api_keys import KeyRing
 from dubbing_studio.services.studio import Studio
 
 
@@ -33,31 +34,41 @@ _bearer = HTTPBearer(auto_error=False)
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def require_api_key(
-    studio: StudioDep,
+async def require_api_key(
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> None:
-    """When API keys are configured, demand one (Bearer or X-API-Key), compared in constant
-    time against every configured key so timing reveals neither which nor how much matched."""
-    keys = studio.settings.api_keys
-    if not keys:
+    """When the studio has API keys (environment or store), demand one (Bearer or X-API-Key)
+    and record whose it is in ``request.state.client_id``; a GET of a media file may instead
+    carry a signed link (``?exp=…&sig=…``) from the API's ``signed_url``/``signed_links``."""
+    keyring: KeyRing = request.app.state.keyring
+    if not await keyring.enabled():
         return
-    offered = (bearer.credentials if bearer else None) or header_key or ""
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(offered.encode(), key.get_secret_value().encode())
-    if not matched:
-        raise Unauthorized("A valid API key is required (Authorization: Bearer <key>).")
+    offered = (bearer.credentials if bearer else None) or header_key
+    if offered:
+        client_id = await keyring.client_id(offered)
+        if client_id is None:
+            raise Unauthorized("This API key is not valid (unknown or revoked).")
+        request.state.client_id = client_id
+        return
+    expires, signature = request.query_params.get("exp"), request.query_params.get("sig")
+    if expires is not None and signature is not None and is_media_request(request):
+        links: MediaLinks = request.app.state.media_links
+        links.verify(app_path(request.scope), expires, signature)
+        return
+    raise Unauthorized("A valid API key is required (Authorization: Bearer <key>).")
 
 
 def receive_media(request: Request, studio: Studio) -> AbstractAsyncContextManager[Upload]:
     """The request's ``file`` part streamed to the temp folder under the configured cap."""
+    settings = studio.settings
     return upload_from(
         request,
-        temp_dir=studio.settings.temp_dir,
-        max_bytes=studio.settings.max_upload_bytes,
+        temp_dir=settings.temp_dir,
+        max_bytes=settings.max_upload_bytes,
         sniff=media.sniff,
+        form_limits=FormLimits.from_settings(settings.limits),
     )
 
 

@@ -3,7 +3,8 @@
 Starlette's ``request.form()`` spools a whole file before the endpoint runs; dubbing inputs
 are large, so this parser writes the file part to the studio's temp folder chunk by chunk,
 stops at the size cap, refuses content that is not media after its first bytes, and never
-uses the client's file name on disk.
+uses the client's file name on disk. The text fields beside the file are bounded too: their
+number, each one's size and each part's headers.
 """
 
 from __future__ import annotations
@@ -21,10 +22,30 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
+from dubbing_studio.config import LimitSettings
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedMedia, UploadTooLarge
 from dubbing_studio.media import SNIFF_BYTES
 
-MAX_FIELD_BYTES = 1024 * 1024
+MAX_PART_HEADER_BYTES = 16 * 1024  # a part's headers are a name and a file name
+
+
+@dataclass(frozen=True)
+class FormLimits:
+    """Bounds on the non-file fields of one form."""
+
+    max_fields: int
+    max_field_bytes: int
+
+    @classmethod
+    def from_settings(cls, limits: LimitSettings) -> FormLimits:
+        return cls(limits.max_form_fields, limits.max_form_field_kb * 1024)
+
+    def max_overhead(self) -> int:
+        """The most a valid form may add to its file: every field at its largest, plus
+        headers."""
+        return self.max_fields * self.max_field_bytes + (self.max_fields + 1) * (
+            MAX_PART_HEADER_BYTES
+        )
 
 
 @dataclass
@@ -54,8 +75,11 @@ class _FormReceiver:
         temp_dir: Path,
         max_bytes: int,
         sniff: Callable[[bytes], str | None],
+        limits: FormLimits,
     ) -> None:
         self.file_field = file_field
+        self.limits = limits
+        self.field_count = 0
         self.temp_dir = temp_dir
         self.max_bytes = max_bytes
         self.sniff = sniff
@@ -69,6 +93,7 @@ class _FormReceiver:
         self._headers: dict[bytes, bytes] = {}
         self._header_name = b""
         self._header_value = b""
+        self._header_bytes = 0
         self._part_name: str | None = None
         self._is_file = False
         self._value = bytearray()
@@ -76,15 +101,23 @@ class _FormReceiver:
     # python-multipart callbacks -------------------------------------------------------
     def on_part_begin(self) -> None:
         self._headers = {}
+        self._header_bytes = 0
         self._part_name = None
         self._is_file = False
         self._value = bytearray()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header_bytes(end - start)
         self._header_name += data[start:end]
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header_bytes(end - start)
         self._header_value += data[start:end]
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_PART_HEADER_BYTES:
+            raise InvalidInput("A part of the multipart/form-data body has oversized headers.")
 
     def on_header_end(self) -> None:
         self._headers[self._header_name.lower()] = self._header_value
@@ -103,13 +136,22 @@ class _FormReceiver:
             self.temp_dir.mkdir(parents=True, exist_ok=True)
             self.path = self.temp_dir / f"upload-{uuid.uuid4().hex}"
             self._file = self.path.open("xb")
+            return
+        self.field_count += 1
+        if self.field_count > self.limits.max_fields:
+            raise InvalidInput(
+                f"Too many form fields: at most {self.limits.max_fields} besides the file."
+            )
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
         if not self._is_file:
             self._value += chunk
-            if len(self._value) > MAX_FIELD_BYTES:
-                raise InvalidInput(f"Form field {self._part_name!r} is too long.")
+            if len(self._value) > self.limits.max_field_bytes:
+                raise UploadTooLarge(
+                    f"Form field {self._part_name!r} is larger than the "
+                    f"{self.limits.max_field_bytes // 1024} KB limit."
+                )
             return
         self.size += len(chunk)
         if self.size > self.max_bytes:
@@ -171,20 +213,28 @@ async def receive_upload(
     max_bytes: int,
     sniff: Callable[[bytes], str | None],
     file_field: str = "file",
+    form_limits: FormLimits | None = None,
 ) -> Upload:
     """Stream a multipart request's ``file_field`` to ``temp_dir``; the caller discards it.
 
-    On any error the partial file is removed before the error propagates.
+    On any error the partial file is removed before the error propagates. ``form_limits``
+    defaults to the settings' defaults.
     """
+    limits = form_limits or FormLimits.from_settings(LimitSettings())
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise InvalidInput(f"Send the file as multipart/form-data with a {file_field!r} field.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES:
+    if (
+        declared
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > max_bytes + limits.max_overhead()
+    ):
         raise UploadTooLarge(
             f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit."
         )
-    receiver = _FormReceiver(file_field, temp_dir, max_bytes, sniff)
+    receiver = _FormReceiver(file_field, temp_dir, max_bytes, sniff, limits)
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
     try:
         try:
@@ -224,10 +274,16 @@ async def upload_from(
     max_bytes: int,
     sniff: Callable[[bytes], str | None],
     file_field: str = "file",
+    form_limits: FormLimits | None = None,
 ) -> AsyncIterator[Upload]:
     """``async with upload_from(request, ...) as upload:`` — the file is always removed."""
     upload = await receive_upload(
-        request, temp_dir=temp_dir, max_bytes=max_bytes, sniff=sniff, file_field=file_field
+        request,
+        temp_dir=temp_dir,
+        max_bytes=max_bytes,
+        sniff=sniff,
+        file_field=file_field,
+        form_limits=form_limits,
     )
     try:
         yield upload

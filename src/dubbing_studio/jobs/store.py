@@ -38,8 +38,9 @@ from sqlalchemy.sql import Executable
 
 from dubbing_studio.domain.dub import DubPlan, FitOutcome, Segment, SegmentStatus
 from dubbing_studio.domain.jobs import DubJob, JobEvent, JobStatus
+from dubbing_studio.domain.keys import ApiKey
 from dubbing_studio.domain.speech import Word
-from dubbing_studio.jobs.schema import EventRow, JobRow, SegmentRow, UsageRow
+from dubbing_studio.jobs.schema import ApiKeyRow, EventRow, JobRow, SegmentRow, UsageRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -426,4 +427,74 @@ def _segment_from_row(row: SegmentRow) -> Segment:
         speed=row.speed,
         overrun_s=row.overrun_s,
         outcome=None if row.outcome is None else FitOutcome(row.outcome),
+    )
+
+
+# API keys
+
+
+class ApiKeyStore:
+    """API keys in the job store's database, by the SHA-256 of the key (see ``ApiKeyRow``).
+
+    Shares the ``DubStore``'s connections: one database, one migration history.
+    """
+
+    def __init__(self, store: DubStore) -> None:
+        self._reads = store._reads
+        self._writes = store._writes
+
+    def add(self, key_id: str, name: str, key_hash: str, prefix: str) -> ApiKey:
+        row = ApiKeyRow(id=key_id, name=name, key_hash=key_hash, prefix=prefix, created_at=_now())
+        with self._writes.begin() as session:
+            session.add(row)
+        return _key_from_row(row)
+
+    def list(self) -> list[ApiKey]:
+        """Every key, revoked ones too, oldest first."""
+        with self._reads.begin() as session:
+            rows = session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id))
+            return [_key_from_row(row) for row in rows]
+
+    def revoke(self, key_id: str) -> ApiKey | None:
+        """Marks the key revoked (once: a second revoke keeps the first time); None when there
+        is no such key."""
+        with self._writes.begin() as session:
+            row = session.get(ApiKeyRow, key_id)
+            if row is None:
+                return None
+            if row.revoked_at is None:
+                row.revoked_at = _now()
+            return _key_from_row(row)
+
+    def find_active(self, key_hash: str) -> ApiKey | None:
+        with self._reads.begin() as session:
+            row = session.scalar(
+                select(ApiKeyRow).where(
+                    ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None)
+                )
+            )
+            return None if row is None else _key_from_row(row)
+
+    def any_active(self) -> bool:
+        with self._reads.begin() as session:
+            found = session.scalar(
+                select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1)
+            )
+            return found is not None
+
+    def mark_used(self, key_id: str, when: datetime) -> None:
+        with self._writes.begin() as session:
+            session.execute(
+                update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when)
+            )
+
+
+def _key_from_row(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
     )

@@ -21,7 +21,7 @@ from dubbing_studio.media.encode import (
     extension,
     write_audio,
 )
-from dubbing_studio.media.files import temp_path
+from dubbing_studio.media.files import make_temp_file, temp_path
 from dubbing_studio.media.mux import mux_dub
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
@@ -44,6 +44,7 @@ __all__ = [
     "encode_audio",
     "extension",
     "loudness",
+    "make_temp_file",
     "mux_dub",
     "normalize_loudness",
     "open_input",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dubbing_studio.domain.speech import FloatAudio
+from dubbing_studio.media.files import make_temp_file
 
 
 def digest_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -65,13 +65,13 @@ class ArtifactStore:
         complete, so a crash never leaves a half-written artifact under a valid key."""
         target = self.path(key, ext)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=f".{ext}")
+        fd, temp = make_temp_file(target.parent, prefix=".partial-", suffix=f".{ext}")
         os.close(fd)
         try:
-            write(Path(temp))
+            write(temp)
             os.replace(temp, target)
         except BaseException:
-            Path(temp).unlink(missing_ok=True)
+            temp.unlink(missing_ok=True)
             raise
         return target
 

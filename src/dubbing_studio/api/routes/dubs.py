@@ -20,8 +20,9 @@ from dubbing_studio.api.deps import (
     require_api_key,
 )
 from dubbing_studio.api.limits import RateLimited, client_id
+from dubbing_studio.api.security import MediaLinks
 from dubbing_studio.domain.dub import DubPlan, MixPolicy, TimingPolicy
-from dubbing_studio.domain.errors import NotFound, ValidationFailed
+from dubbing_studio.domain.errors import InvalidInput, NotFound, ValidationFailed
 from dubbing_studio.domain.jobs import DubJob
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import Glossary
@@ -30,6 +31,7 @@ from dubbing_studio.services.dubs import DubService, SegmentEdit, segment_json
 router = APIRouter(prefix="/api/v1/dubs", tags=["dubs"], dependencies=[Depends(require_api_key)])
 
 EVENT_WAIT_S = 15.0
+MAX_EVENT_ID_DIGITS = 18  # event numbers fit a signed 64-bit column
 
 
 def get_dubs(request: Request) -> DubService:
@@ -37,7 +39,13 @@ def get_dubs(request: Request) -> DubService:
     return service
 
 
+def get_media_links(request: Request) -> MediaLinks:
+    links: MediaLinks = request.app.state.media_links
+    return links
+
+
 DubsDep = Annotated[DubService, Depends(get_dubs)]
+LinksDep = Annotated[MediaLinks, Depends(get_media_links)]
 
 
 # --- request models ---------------------------------------------------------------------
@@ -137,9 +145,16 @@ class SegmentPatch(BaseModel):
 
 
 # --- response models --------------------------------------------------------------------
+SIGNED_DESCRIPTION = (
+    "The same file behind an expiring signed URL, for players and download links that cannot "
+    "send an API key."
+)
+
+
 class OutputOut(BaseModel):
     name: str
     url: str
+    signed_url: str = Field(description=SIGNED_DESCRIPTION)
     content_type: str
     size: int
 
@@ -169,6 +184,7 @@ class DubOut(BaseModel):
     outputs: list[OutputOut]
     plan: dict[str, Any]
     links: dict[str, str]
+    signed_links: dict[str, str] = Field(description=SIGNED_DESCRIPTION)
 
 
 class DubList(BaseModel):
@@ -200,6 +216,7 @@ class SegmentOut(BaseModel):
     fitted_s: float | None
     target_edited: bool
     links: dict[str, str]
+    signed_links: dict[str, str] = Field(description=SIGNED_DESCRIPTION)
 
 
 class SegmentList(BaseModel):
@@ -218,7 +235,9 @@ def _links(job_id: str) -> dict[str, str]:
     }
 
 
-async def _dub_out(service: DubService, job: DubJob, stale: int | None = None) -> DubOut:
+async def _dub_out(
+    service: DubService, job: DubJob, links: MediaLinks, stale: int | None = None
+) -> DubOut:
     if stale is None:
         stale = sum(1 for s in await service.segments(job.id) if s.status.value == "stale")
     outputs = []
@@ -227,10 +246,12 @@ async def _dub_out(service: DubService, job: DubJob, stale: int | None = None) -
             path = service.output_path(job, name)
         except NotFound:  # listed but gone (deleted by hand): leave it out
             continue
+        url = f"/api/v1/dubs/{job.id}/outputs/{name}"
         outputs.append(
             OutputOut(
                 name=name,
-                url=f"/api/v1/dubs/{job.id}/outputs/{name}",
+                url=url,
+                signed_url=links.sign(url),
                 content_type=_content_type(path.name),
                 size=path.stat().st_size,
             )
@@ -255,6 +276,7 @@ async def _dub_out(service: DubService, job: DubJob, stale: int | None = None) -
         outputs=outputs,
         plan=job.plan.to_dict(),
         links=_links(job.id),
+        signed_links={"input": links.sign(f"/api/v1/dubs/{job.id}/input")},
     )
 
 
@@ -287,14 +309,19 @@ def _content_type(filename: str) -> str:
     return _CONTENT_TYPES.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
-def _segment_out(job_id: str, segment: Any) -> SegmentOut:
+def _segment_out(job_id: str, segment: Any, links: MediaLinks) -> SegmentOut:
     base = f"/api/v1/dubs/{job_id}/segments/{segment.id}"
+    audio = links.sign(f"{base}/audio")
     return SegmentOut(
         **segment_json(segment),
         links={
             "source_audio": f"{base}/audio?track=source",
             "dubbed_audio": f"{base}/audio?track=dub",
             "synthesize": f"{base}/synthesize",
+        },
+        signed_links={
+            "source_audio": f"{audio}&track=source",
+            "dubbed_audio": f"{audio}&track=dub",
         },
     )
 
@@ -347,19 +374,23 @@ async def create_dub(
 @router.get("", response_model=DubList)
 async def list_dubs(
     service: DubsDep,
+    links: LinksDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DubList:
     """Projects, newest first."""
     jobs, total = await service.page(limit, offset)
     return DubList(
-        items=[await _dub_out(service, j) for j in jobs], total=total, limit=limit, offset=offset
+        items=[await _dub_out(service, j, links) for j in jobs],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
 @router.get("/{dub_id}", response_model=DubOut)
-async def get_dub(dub_id: str, service: DubsDep) -> DubOut:
-    return await _dub_out(service, await service.get(dub_id))
+async def get_dub(dub_id: str, service: DubsDep, links: LinksDep) -> DubOut:
+    return await _dub_out(service, await service.get(dub_id), links)
 
 
 @router.get("/{dub_id}/events", response_class=EventSourceResponse)
@@ -369,9 +400,10 @@ async def dub_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: ``status``, ``progress``, ``segment``, ``error``, ``done``. Each
-    has an ``id``; reconnect with ``Last-Event-ID`` to continue where you left off."""
+    has an ``id``; reconnect with ``Last-Event-ID`` to continue where you left off (an id
+    that is not a number of at most 18 digits is a 400)."""
+    after = _event_cursor(last_event_id)
     await service.get(dub_id)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
         cursor, quiet_after_end = after, 0
@@ -401,9 +433,27 @@ async def dub_events(
     return EventSourceResponse(stream(), ping=EVENT_WAIT_S)
 
 
+def _event_cursor(last_event_id: str | None) -> int:
+    """The event number a reconnecting client has seen: ASCII digits only (``'²'.isdigit()``
+    is true in Python) and short enough for the store; anything else is a 400, never a
+    stream that fails half-way. An empty value starts from the beginning."""
+    if not last_event_id:
+        return 0
+    if not (
+        last_event_id.isascii()
+        and last_event_id.isdigit()
+        and len(last_event_id) <= MAX_EVENT_ID_DIGITS
+    ):
+        raise InvalidInput(
+            "Last-Event-ID must be the id of an event from this stream (a number of at most "
+            f"{MAX_EVENT_ID_DIGITS} digits)."
+        )
+    return int(last_event_id)
+
+
 @router.post("/{dub_id}/cancel", response_model=DubOut)
-async def cancel_dub(dub_id: str, service: DubsDep) -> DubOut:
-    return await _dub_out(service, await service.cancel(dub_id))
+async def cancel_dub(dub_id: str, service: DubsDep, links: LinksDep) -> DubOut:
+    return await _dub_out(service, await service.cancel(dub_id), links)
 
 
 @router.delete("/{dub_id}", status_code=204)
@@ -414,17 +464,18 @@ async def delete_dub(dub_id: str, service: DubsDep) -> Response:
 
 
 @router.get("/{dub_id}/segments", response_model=SegmentList)
-async def list_segments(dub_id: str, service: DubsDep) -> SegmentList:
-    return SegmentList(items=[_segment_out(dub_id, s) for s in await service.segments(dub_id)])
+async def list_segments(dub_id: str, service: DubsDep, links: LinksDep) -> SegmentList:
+    segments = await service.segments(dub_id)
+    return SegmentList(items=[_segment_out(dub_id, s, links) for s in segments])
 
 
 @router.patch("/{dub_id}/segments/{segment_id}", response_model=SegmentOut)
 async def edit_segment(
-    dub_id: str, segment_id: str, body: SegmentPatch, service: DubsDep
+    dub_id: str, segment_id: str, body: SegmentPatch, service: DubsDep, links: LinksDep
 ) -> SegmentOut:
     """Edit one line; it is marked stale until the next render. 409 while the dub runs."""
     edit = SegmentEdit(**body.model_dump())
-    return _segment_out(dub_id, await service.edit_segment(dub_id, segment_id, edit))
+    return _segment_out(dub_id, await service.edit_segment(dub_id, segment_id, edit), links)
 
 
 @router.post(
@@ -454,9 +505,9 @@ async def segment_audio(
 
 
 @router.post("/{dub_id}/render", status_code=202, response_model=DubOut)
-async def render_dub(dub_id: str, service: DubsDep) -> DubOut:
+async def render_dub(dub_id: str, service: DubsDep, links: LinksDep) -> DubOut:
     """Rebuild the stale lines, then mix and export again."""
-    return await _dub_out(service, await service.render(dub_id))
+    return await _dub_out(service, await service.render(dub_id), links)
 
 
 @router.get("/{dub_id}/outputs/{name}", response_class=FileResponse)

@@ -414,7 +414,9 @@ export class SegmentEditor {
   clipUrl(id, track) {
     const segment = this.segments.get(id);
     if (track === "dub" && this.revoiced.has(id)) return this.revoiced.get(id);
-    const link = track === "dub" ? segment?.links?.dubbed_audio : segment?.links?.source_audio;
+    // Signed links play without an API key (an <audio> element cannot send one).
+    const links = { ...segment?.links, ...segment?.signed_links };
+    const link = track === "dub" ? links.dubbed_audio : links.source_audio;
     if (!link) return null;
     // The dubbed clip changes when a line is re-rendered: never play a cached old one.
     const stamp = `${segment.status}-${segment.fitted_s ?? ""}-${segment.synthesized_s ?? ""}`;

@@ -21,6 +21,11 @@ export function outputKind(name) {
   return match ? match[1] : name.replace(/\.[^.]+$/, "");
 }
 
+/** An output's link for players and downloads: signed (they cannot send an API key). */
+function mediaLink(output) {
+  return output.signed_url || output.url;
+}
+
 function withVersion(link, version) {
   return `${url(link)}${link.includes("?") ? "&" : "?"}v=${encodeURIComponent(version || "")}`;
 }
@@ -119,7 +124,7 @@ export class ResultPlayer {
                 "a",
                 {
                   class: "button small",
-                  href: withVersion(output.url, this.dub.updated_at),
+                  href: withVersion(mediaLink(output), this.dub.updated_at),
                   download: output.name,
                   "data-output": output.name,
                   "aria-label": `Download ${title}, ${format}${output.size ? `, ${formatBytes(output.size)}` : ""}`,
@@ -135,11 +140,11 @@ export class ResultPlayer {
   }
 
   mediaSource(track) {
-    if (track === "original") return url(this.dub.links.input);
+    if (track === "original") return url(this.dub.signed_links?.input || this.dub.links.input);
     const output = this.isVideo
       ? this.output("video.")
       : this.output("audio.", ["mp3", "m4a", "ogg", "opus", "wav", "flac"]);
-    return output ? withVersion(output.url, this.dub.updated_at) : null;
+    return output ? withVersion(mediaLink(output), this.dub.updated_at) : null;
   }
 
   get isVideo() {
@@ -185,12 +190,12 @@ export class ResultPlayer {
     let src = null;
     const vtt = this.output(`subtitles.${side}.`, ["vtt"]);
     if (vtt) {
-      src = withVersion(vtt.url, this.dub.updated_at);
+      src = withVersion(mediaLink(vtt), this.dub.updated_at);
     } else {
       const srt = this.output(`subtitles.${side}.`, ["srt"]);
       if (srt) {
         try {
-          const text = await (await fetch(withVersion(srt.url, this.dub.updated_at))).text();
+          const text = await (await fetch(withVersion(mediaLink(srt), this.dub.updated_at))).text();
           if (this.trackUrl) URL.revokeObjectURL(this.trackUrl);
           this.trackUrl = URL.createObjectURL(new Blob([srtToVtt(text)], { type: "text/vtt" }));
           src = this.trackUrl;
