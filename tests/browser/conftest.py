@@ -5,7 +5,7 @@ unless the test said beforehand which error it provokes."""
 from __future__ import annotations
 
 import importlib.resources
-import os
+import importlib.util
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,14 +17,8 @@ import pytest
 from dubbing_studio.api.app import create_app
 from dubbing_studio.config import Settings
 from dubbing_studio.web import PAGE_PATH
+from tests.conftest import require
 from tests.live import serving
-
-try:
-    import playwright.sync_api as playwright_sync
-except ImportError:  # pragma: no cover - CI installs it (dev extra); say so loudly there
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("playwright is not installed (pip install -e '.[dev]')", allow_module_level=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,8 +58,12 @@ def browser() -> Iterator[Any]:
     """One Chromium for the browser tests, closed when they are done: Playwright's sync API
     keeps an event loop running in this thread while it is open, which later async tests
     (pytest-asyncio) could not run beside."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium).")
+    require(
+        "Playwright", importlib.util.find_spec("playwright") is not None, "pip install -e '.[dev]'"
+    )
+    require("Chromium", CHROMIUM.exists(), f"not at {CHROMIUM} (apt-get install chromium)")
+    import playwright.sync_api as playwright_sync
+
     with playwright_sync.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from dubbing_studio.engines.local.kokoro import KokoroSynthesizer
 from dubbing_studio.engines.local.piper import BUNDLED_VOICE, PiperSynthesizer
 from dubbing_studio.engines.protocols import SynthesisOptions
 from dubbing_studio.engines.text import DEFAULT_MAX_CHARS
+from tests.conftest import require
 from tests.metrics import word_error_rate
 
 BackTranscriber = Callable[[Speech, str], str]
@@ -172,7 +174,11 @@ def test_kokoro_speaks_spanish(kokoro: KokoroSynthesizer) -> None:
 
 @pytest.mark.slow
 def test_kokoro_speaks_japanese_natively(kokoro: KokoroSynthesizer) -> None:
-    pytest.importorskip("pyopenjtalk", reason="Japanese G2P is an optional extra")
+    require(
+        "pyopenjtalk",
+        importlib.util.find_spec("pyopenjtalk") is not None,
+        "Kokoro's Japanese reading frontend; pip install pyopenjtalk-plus",
+    )
 
     speech = kokoro.synthesize("こんにちは。今日はいい天気ですね。", SynthesisOptions())
 

@@ -6,7 +6,6 @@ run every store test on PostgreSQL too; its tables are dropped before and after 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from dubbing_studio.domain.dub import DubPlan
 from dubbing_studio.domain.jobs import DubJob, JobStatus
 from dubbing_studio.jobs import DubStore
 from dubbing_studio.jobs.schema import Base
+from tests.conftest import service_url
 
 POSTGRES_URL_ENV = "DUBBING_STUDIO_TEST_POSTGRES_URL"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -39,9 +39,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DubStore]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'data' / 'studio.db'}"
     else:
-        url = os.environ.get(POSTGRES_URL_ENV, "")
-        if not url:
-            pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+        url = service_url(POSTGRES_URL_ENV, "PostgreSQL")
         _drop_all(url)
     dub_store = DubStore(url)
     dub_store.migrate()

@@ -34,6 +34,7 @@ from dubbing_studio.media import (
     sniff,
 )
 from dubbing_studio.media.source import check_demuxer
+from tests.conftest import optional
 from tests.media.synth import tone
 
 REFUSED = (UnsupportedMedia, UndecodableMedia)
@@ -63,8 +64,7 @@ class FileWatch:
 
 @pytest.fixture
 def watch() -> Iterator[Callable[[Path], FileWatch]]:
-    if not sys.platform.startswith("linux"):
-        pytest.skip("inotify is Linux-only")
+    optional("inotify", sys.platform.startswith("linux"), "it is Linux-only")
     watches: list[FileWatch] = []
 
     def start(path: Path) -> FileWatch:
