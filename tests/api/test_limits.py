@@ -87,7 +87,7 @@ def make_studio(tmp_path: Path) -> Iterator[Callable[..., Studio]]:
             settings = Settings(
                 data_dir=tmp_path / "data",
                 temp_dir=tmp_path / "tmp",
-                **{"rate_limit": NO_RATE_LIMIT, **overrides},
+                **{"rate_limit": NO_RATE_LIMIT, "allowed_hosts": ["testserver"], **overrides},
                 _env_file=None,  # type: ignore[call-arg]
             )
             client = stack.enter_context(TestClient(create_app(settings)))

@@ -16,7 +16,6 @@ from dubbing_studio.services.api_keys import (
     hash_key,
     revoke_key,
 )
-from tests.jobs.test_store import store  # noqa: F401 - migrated: SQLite, and PostgreSQL if set up
 
 
 class Clock:
@@ -28,11 +27,11 @@ class Clock:
 
 
 @pytest.fixture
-def keys(store: DubStore) -> ApiKeyStore:  # noqa: F811
+def keys(store: DubStore) -> ApiKeyStore:
     return ApiKeyStore(store)
 
 
-def test_keys_are_stored_as_hashes_only(keys: ApiKeyStore, store: DubStore) -> None:  # noqa: F811
+def test_keys_are_stored_as_hashes_only(keys: ApiKeyStore, store: DubStore) -> None:
     made = create_key(keys, "  ci runner ")
     assert made.secret.startswith("ds_") and len(made.secret) > 40
     assert made.key.name == "ci runner" and made.key.prefix == made.secret[:10]
