@@ -21,9 +21,9 @@ import numpy as np
 from av.audio.frame import AudioFrame
 from av.filter import Graph
 
-from dubbing_studio.domain.errors import InvalidInput, UndecodableMedia
+from dubbing_studio.domain.errors import InvalidInput, UndecodableMedia, UploadTooLarge
 from dubbing_studio.domain.speech import FloatAudio
-from dubbing_studio.media.probe import audio_stream, check_duration, header_duration
+from dubbing_studio.media.probe import audio_stream, check_duration, clock, header_duration
 from dubbing_studio.media.source import open_input
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,7 @@ class AudioDecoder:
                     assert position is not None
                     start, position = position, position + len(chunk)
                     decoded += len(chunk)
-                    if self._max_duration_s is not None:
-                        check_duration(position / self.rate - _CAP_SLACK_S, self._max_duration_s)
+                    self._check_length(position)
                     window = chunk[max(0, begin - start) : None if end is None else end - start]
                     if len(window):
                         yield window
@@ -190,6 +189,15 @@ class AudioDecoder:
             log.warning("skipped %d corrupt audio packet(s) in %s", corrupt, self._container.name)
         if self._start_s == 0 and self._end_s is None:
             self._check_complete(decoded / self.rate, corrupt)
+
+    def _check_length(self, decoded: int) -> None:
+        """The cap, on what has been decoded so far: headers can lie (an MP3's Xing frame
+        count), so this, not the header, is what bounds the work."""
+        cap = self._max_duration_s
+        if cap is not None and decoded / self.rate - _CAP_SLACK_S > cap:
+            raise UploadTooLarge(
+                f"The media lasts longer than the longest accepted, {clock(cap)} (h:mm:ss)."
+            )
 
     def _check_complete(self, decoded_s: float, corrupt: int) -> None:
         if decoded_s == 0:

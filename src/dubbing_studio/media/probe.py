@@ -128,8 +128,8 @@ def check_duration(duration: float, max_duration_s: float | None) -> None:
     """Refuse media longer than the cap with a message in hours, minutes and seconds."""
     if max_duration_s is not None and duration > max_duration_s:
         raise UploadTooLarge(
-            f"The media lasts {_clock(duration)}; the longest accepted is "
-            f"{_clock(max_duration_s)} (h:mm:ss)."
+            f"The media lasts {clock(duration)}; the longest accepted is "
+            f"{clock(max_duration_s)} (h:mm:ss)."
         )
 
 
@@ -167,6 +167,6 @@ def _video_info(stream: VideoStream) -> VideoStreamInfo:
     )
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     whole = math.ceil(seconds)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"

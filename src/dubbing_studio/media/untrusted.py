@@ -40,6 +40,9 @@ from dubbing_studio.media.source import local_file
 
 log = logging.getLogger(__name__)
 
+WORKER_MODULE = "dubbing_studio.media.worker"
+"""What the child runs (``python -m``); tests point it at a worker that crashes on purpose."""
+
 _ERRORS: dict[str, type[StudioError]] = {
     cls.__name__: cls
     for cls in (InvalidInput, NotFound, UndecodableMedia, UnsupportedMedia, UploadTooLarge)
@@ -170,7 +173,7 @@ def _run_child(request: dict[str, Any], limits: ChildLimits, cpu_s: float) -> di
     name = Path(request["path"]).name
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "dubbing_studio.media.worker", json.dumps(request)],
+            [sys.executable, "-m", WORKER_MODULE, json.dumps(request)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=wall_s,
