@@ -24,14 +24,22 @@ LYING_MP3_SECONDS = 30.0
 """What the lying MP3 really holds; its Xing header says about half a second."""
 
 
+SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "jfk.flac"
+SPEECH_SECONDS = 3.5
+SPEECH_WORDS = ("fellow", "americans")
+"""The first seconds of JFK: "And so, my fellow Americans"."""
+
+
 @dataclass(frozen=True, slots=True)
 class HostileFile:
     """``decodes``: a real recording the studio must accept (2xx); otherwise it may be
-    refused, but only with a 4xx and a clear message."""
+    refused, but only with a 4xx and a clear message. ``speech``: it carries JFK's words on
+    every channel, so it can be transcribed and dubbed to the end."""
 
     name: str
     make: Callable[[Path], bytes]
     decodes: bool
+    speech: bool = False
 
     def write(self, folder: Path) -> Path:
         path = folder / self.name
@@ -39,11 +47,25 @@ class HostileFile:
         return path
 
 
-def _signal(channels: int, rate: int, seconds: float) -> np.ndarray:
-    """``(frames, channels)`` float tones, one frequency per channel."""
+def _signal(channels: int, rate: int, seconds: float, speech: bool = False) -> np.ndarray:
+    """``(frames, channels)`` float: tones, one frequency per channel, or speech on all."""
+    if speech:
+        return np.repeat(_speech(rate, seconds)[:, np.newaxis], channels, axis=1)
     t = np.arange(round(rate * seconds)) / rate
     freqs = [min(220.0 * (c + 1), rate / 4) for c in range(channels)]
     return np.stack([0.2 * np.sin(2 * np.pi * f * t) for f in freqs], axis=1)
+
+
+def _speech(rate: int, seconds: float) -> np.ndarray:
+    """The start of the JFK sample, mono at ``rate``, decoded by PyAV directly."""
+    resampler = AudioResampler(format="flt", layout="mono", rate=rate)
+    with av.open(str(SPEECH)) as container:
+        frames = [
+            out.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for out in resampler.resample(frame)
+        ]
+    return np.concatenate(frames)[: round(rate * seconds)].astype(np.float64)
 
 
 def pcm_wav(
@@ -54,9 +76,10 @@ def pcm_wav(
     header_rate: int | None = None,
     header_channels: int | None = None,
     data_size: int | None = None,
+    speech: bool = False,
 ) -> bytes:
     """16-bit PCM WAV whose header may lie about its rate, channels or data size."""
-    pcm = (_signal(channels, rate, seconds) * 32767).astype("<i2").tobytes()
+    pcm = (_signal(channels, rate, seconds, speech) * 32767).astype("<i2").tobytes()
     ch = header_channels or channels
     sr = header_rate or rate
     fmt = struct.pack("<HHIIHH", 1, ch, sr, (sr * ch * 2) & 0xFFFFFFFF, (ch * 2) & 0xFFFF, 16)
@@ -74,11 +97,12 @@ def encoded(
     rate: int = 48000,
     seconds: float = 1.0,
     bit_rate: int | None = None,
+    speech: bool = False,
 ) -> bytes:
     """Tones encoded by FFmpeg; the samples enter as one packed plane whatever the layout."""
     channels = av.AudioLayout(layout).nb_channels
     path = folder / f".gen-{muxer}-{codec}-{layout}"
-    data = _signal(channels, rate, seconds).astype(np.float32)
+    data = _signal(channels, rate, seconds, speech).astype(np.float32)
     with av.open(str(path), "w", format=muxer) as out:
         stream = cast(AudioStream, out.add_stream(codec, rate=rate, layout=layout))
         if bit_rate:
@@ -118,8 +142,11 @@ def _garbage(prefix: bytes, size: int = 32_000, seed: int = 8) -> Callable[[Path
     return lambda _: prefix + np.random.default_rng(seed).bytes(size)
 
 
-def _seven_one(muxer: str) -> Callable[[Path], bytes]:
-    return lambda folder: encoded(folder, muxer, "aac", layout="7.1")
+def _seven_one(muxer: str, speech: bool = False) -> Callable[[Path], bytes]:
+    seconds = SPEECH_SECONDS if speech else 1.0
+    return lambda folder: encoded(
+        folder, muxer, "aac", layout="7.1", seconds=seconds, speech=speech
+    )
 
 
 def _flac(folder: Path) -> bytes:
@@ -146,6 +173,14 @@ HOSTILE_FILES: tuple[HostileFile, ...] = (
         "opus-5.1.ogg",
         lambda folder: encoded(folder, "ogg", "libopus", layout="5.1", seconds=0.5),
         decodes=True,
+    ),
+    HostileFile("speech-7.1.mp4", _seven_one("mp4", speech=True), decodes=True, speech=True),
+    HostileFile("speech-7.1.mkv", _seven_one("matroska", speech=True), decodes=True, speech=True),
+    HostileFile(
+        "speech-12ch-48khz.wav",
+        lambda _: pcm_wav(channels=12, rate=48000, seconds=SPEECH_SECONDS, speech=True),
+        decodes=True,
+        speech=True,
     ),
     HostileFile("rate-1hz.wav", lambda _: pcm_wav(header_rate=1), decodes=False),
     HostileFile("rate-10mhz.wav", lambda _: pcm_wav(header_rate=10_000_000), decodes=False),
