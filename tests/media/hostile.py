@@ -80,8 +80,8 @@ def pcm_wav(
 ) -> bytes:
     """16-bit PCM WAV whose header may lie about its rate, channels or data size."""
     pcm = (_signal(channels, rate, seconds, speech) * 32767).astype("<i2").tobytes()
-    ch = header_channels or channels
-    sr = header_rate or rate
+    ch = channels if header_channels is None else header_channels
+    sr = rate if header_rate is None else header_rate
     fmt = struct.pack("<HHIIHH", 1, ch, sr, (sr * ch * 2) & 0xFFFFFFFF, (ch * 2) & 0xFFFF, 16)
     size = len(pcm) if data_size is None else data_size
     body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size)

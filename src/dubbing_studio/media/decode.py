@@ -176,12 +176,13 @@ class AudioDecoder:
                     start, position = position, position + len(chunk)
                     decoded += len(chunk)
                     self._check_length(position)
-                    window = chunk[max(0, begin - start) : None if end is None else end - start]
+                    stop = None if end is None else max(0, end - start)
+                    window = chunk[max(0, begin - start) : stop]
                     if len(window):
                         yield window
                 if end is not None and position is not None and position >= end:
                     return
-        except ValueError as e:  # the channel layout or rate changed mid-stream
+        except (ValueError, av.FFmpegError) as e:  # e.g. the layout changed mid-stream
             raise UndecodableMedia(
                 "The audio cannot be converted to PCM: its format is unusual."
             ) from e
