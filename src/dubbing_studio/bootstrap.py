@@ -70,6 +70,8 @@ ENGINE_LIBRARIES = (
     "kokoro_onnx",
     "torch",
     "resemblyzer",
+    "pedalboard",
+    "pyloudnorm",
 )
 
 

@@ -9,6 +9,9 @@ import numpy.typing as npt
 
 FloatAudio = npt.NDArray[np.float32]
 
+RECOGNITION_RATE = 16_000
+"""Speech recognisers (Whisper) take 16 kHz mono: uploads are decoded to it for them."""
+
 
 @dataclass(frozen=True, slots=True)
 class Word:

@@ -2,7 +2,9 @@
 
 - ``sniff``: is this upload audio/video at all (by magic bytes)?
 - ``probe``: duration and streams from the header, capped before anything is decoded.
-- ``decode_audio``: float32 PCM at any rate, mono, stereo or one channel.
+- ``decode_audio``: float32 PCM at any rate, mono, stereo or one channel, capped in length.
+- ``probe_untrusted`` / ``decode_untrusted`` / ``convert_untrusted``: the same for uploads,
+  in a child process with resource limits, so a file that crashes FFmpeg costs one request.
 - ``encode_audio`` / ``write_audio`` / ``StreamingEncoder``: mp3, opus, aac, flac, wav, pcm, m4a.
 - ``resample``, ``time_stretch``, ``loudness``, ``normalize_loudness``: for fitting and
   mixing dubbed speech.
@@ -27,6 +29,12 @@ from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamIn
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
 from dubbing_studio.media.source import ALLOWED_DEMUXERS, FORMAT_WHITELIST, open_input
 from dubbing_studio.media.testpattern import speech_reel, speech_video
+from dubbing_studio.media.untrusted import (
+    ChildLimits,
+    convert_untrusted,
+    decode_untrusted,
+    probe_untrusted,
+)
 
 __all__ = [
     "ALLOWED_DEMUXERS",
@@ -36,11 +44,14 @@ __all__ = [
     "STREAMING_FORMATS",
     "AudioStreamInfo",
     "Channels",
+    "ChildLimits",
     "MediaInfo",
     "StreamingEncoder",
     "VideoStreamInfo",
     "content_type",
+    "convert_untrusted",
     "decode_audio",
+    "decode_untrusted",
     "encode_audio",
     "extension",
     "loudness",
@@ -49,6 +60,7 @@ __all__ = [
     "normalize_loudness",
     "open_input",
     "probe",
+    "probe_untrusted",
     "resample",
     "sniff",
     "speech_reel",

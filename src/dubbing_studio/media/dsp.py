@@ -1,4 +1,9 @@
-"""Small signal steps the dubbing pipeline needs: fit speech to a time slot, match loudness."""
+"""Small signal steps the dubbing pipeline needs: fit speech to a time slot, match loudness.
+
+pedalboard and pyloudnorm (which pulls in scipy, about a second) are imported on first use,
+so the child process that decodes untrusted media (``media.worker``) starts quickly; the
+server imports them before it serves (``bootstrap.ENGINE_LIBRARIES``).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import math
 
 import av
 import numpy as np
-import pedalboard
-import pyloudnorm
 from av.audio.resampler import AudioResampler
 
 from dubbing_studio.domain.errors import InvalidInput
@@ -29,6 +32,8 @@ def time_stretch(samples: FloatAudio, sample_rate: int, factor: float) -> FloatA
     if factor == 1.0 or not frames:
         return samples.astype(np.float32)
     length = round(frames / factor)
+    import pedalboard
+
     stretched = pedalboard.time_stretch(
         np.atleast_2d(samples).astype(np.float32), float(sample_rate), stretch_factor=factor
     )
@@ -83,6 +88,8 @@ def loudness(samples: FloatAudio, sample_rate: int) -> float:
         planes = np.tile(planes, (1, math.ceil(block / planes.shape[1])))
     if not planes.shape[1]:
         return -math.inf
+    import pyloudnorm
+
     meter = pyloudnorm.Meter(sample_rate)
     return float(meter.integrated_loudness(planes.T.astype(np.float64)))
 

@@ -14,6 +14,14 @@ from av.video.stream import VideoStream
 from dubbing_studio.domain.errors import UndecodableMedia, UnsupportedMedia, UploadTooLarge
 from dubbing_studio.media.source import open_input
 
+MIN_SAMPLE_RATE = 4_000
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 32
+"""Audio outside these bounds is refused (415) before anything is decoded. Real recordings
+run from 8 kHz telephony to 192 kHz studio masters, and from mono to 16-channel (9.1.6)
+film mixes; a 1 Hz or 10 MHz rate, or hundreds of channels, is a forged header that would
+only make the decoder allocate (or upsample into) gigabytes."""
+
 
 @dataclass(frozen=True, slots=True)
 class AudioStreamInfo:
@@ -62,7 +70,7 @@ def probe(
     ``require_audio=False``), and the errors of ``open_input``.
     """
     with open_input(path) as container:
-        audio = audio_stream(container) if require_audio else _best_audio(container)
+        audio = audio_stream(container) if require_audio else _checked(_best_audio(container))
         video = container.streams.best("video")
         duration = header_duration(container)
         if duration is None:
@@ -77,10 +85,25 @@ def probe(
 
 
 def audio_stream(container: InputContainer) -> AudioStream:
-    """The main audio stream (FFmpeg's pick when there are several); refuses silent files."""
-    stream = _best_audio(container)
+    """The main audio stream (FFmpeg's pick when there are several); refuses silent files
+    and audio whose rate or channel count is out of bounds."""
+    stream = _checked(_best_audio(container))
     if stream is None:
         raise UnsupportedMedia("The file has no audio track.")
+    return stream
+
+
+def _checked(stream: AudioStream | None) -> AudioStream | None:
+    if stream is None:
+        return None
+    rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise UnsupportedMedia(
+            f"The audio's sample rate is {rate:,} Hz; accepted: "
+            f"{MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz."
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise UnsupportedMedia(f"The audio has {channels} channels; accepted: 1 to {MAX_CHANNELS}.")
     return stream
 
 
@@ -105,8 +128,8 @@ def check_duration(duration: float, max_duration_s: float | None) -> None:
     """Refuse media longer than the cap with a message in hours, minutes and seconds."""
     if max_duration_s is not None and duration > max_duration_s:
         raise UploadTooLarge(
-            f"The media lasts {_clock(duration)}; the longest accepted is "
-            f"{_clock(max_duration_s)} (h:mm:ss)."
+            f"The media lasts {clock(duration)}; the longest accepted is "
+            f"{clock(max_duration_s)} (h:mm:ss)."
         )
 
 
@@ -144,6 +167,6 @@ def _video_info(stream: VideoStream) -> VideoStreamInfo:
     )
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     whole = math.ceil(seconds)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"

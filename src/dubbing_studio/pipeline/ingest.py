@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from dubbing_studio import media
+from dubbing_studio.domain.speech import RECOGNITION_RATE
 from dubbing_studio.pipeline.artifacts import artifact_key, digest_file
 from dubbing_studio.pipeline.context import DubContext
 
-RECOGNITION_RATE = 16_000
 # Channels that correlate less than this carry different content: speakers panned apart.
 PANNED_CORRELATION = 0.5
 
@@ -31,14 +31,20 @@ class Ingested:
 
 async def ingest(ctx: DubContext, source: Path) -> Ingested:
     ctx.report("ingest", 0, 1, f"Reading {source.name}")
-    info = await ctx.compute(media.probe, source, max_duration_s=ctx.studio.settings.max_duration_s)
+    info = await ctx.compute(
+        media.probe_untrusted, source, max_duration_s=ctx.studio.settings.max_duration_s
+    )
     digest = await ctx.compute(digest_file, source)
-    recognition = await ctx.compute(_recognition_audio, ctx, source, digest)
+    recognition = await ctx.compute(_recognition_audio, ctx, source, digest, info)
     ctx.report("ingest", 1, 1, f"{info.duration:.1f} s, {len(recognition)} channel(s)")
     return Ingested(source=source, digest=digest, info=info, recognition=recognition)
 
 
-def _recognition_audio(ctx: DubContext, source: Path, digest: str) -> tuple[Path, ...]:
+def _recognition_audio(
+    ctx: DubContext, source: Path, digest: str, info: media.MediaInfo
+) -> tuple[Path, ...]:
+    """Decoded in a child process (the input is an upload). Only a stereo source can hold
+    panned speakers: surround is mixed to mono, not split."""
     key = artifact_key("recognition-audio", input=digest, rate=RECOGNITION_RATE)
     mono = ctx.store.target(key, "wav")
     channels = [ctx.store.target(f"{key}-ch{i}", "wav") for i in range(2)]
@@ -46,12 +52,19 @@ def _recognition_audio(ctx: DubContext, source: Path, digest: str) -> tuple[Path
         return tuple(channels)
     if mono.exists():
         return (mono,)
-    stereo, rate = media.decode_audio(source, sample_rate=RECOGNITION_RATE, channels=None)
-    if stereo.ndim == 2 and stereo.shape[0] == 2 and panned_speakers(stereo):
+    stereo = info.audio is not None and info.audio.channels == 2
+    samples, rate = media.decode_untrusted(
+        source,
+        sample_rate=RECOGNITION_RATE,
+        channels="stereo" if stereo else "mono",
+        max_duration_s=ctx.studio.settings.max_duration_s,
+        work_dir=ctx.studio.settings.temp_dir,
+    )
+    if stereo and panned_speakers(samples):
         for index, path in enumerate(channels):
-            media.write_audio(path, stereo[index], rate, "wav")
+            media.write_audio(path, samples[index], rate, "wav")
         return tuple(channels)
-    media.write_audio(mono, stereo.mean(axis=0) if stereo.ndim == 2 else stereo, rate, "wav")
+    media.write_audio(mono, samples.mean(axis=0) if stereo else samples, rate, "wav")
     return (mono,)
 
 

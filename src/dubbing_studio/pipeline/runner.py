@@ -17,7 +17,7 @@ from dubbing_studio.pipeline.context import DubContext, ProgressCallback, ignore
 from dubbing_studio.pipeline.diarize import diarization_enabled
 from dubbing_studio.pipeline.export import export, segment_report
 from dubbing_studio.pipeline.ingest import ingest
-from dubbing_studio.pipeline.mix import mix
+from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
@@ -104,8 +104,14 @@ class DubPipeline:
             )
 
         ctx.report("mix", 0, 1, "Mixing")
+        audio = ingested.info.audio
         original, rate = await ctx.compute(
-            media.decode_audio, source, sample_rate=None, channels="stereo"
+            media.decode_untrusted,
+            source,
+            sample_rate=mix_rate(audio.sample_rate if audio else None),
+            channels="stereo",
+            max_duration_s=self.studio.settings.max_duration_s,
+            work_dir=self.studio.settings.temp_dir,
         )
         mixed = await ctx.compute(mix, original, rate, fitted, plan.mix)
         ctx.report("mix", 1, 1, "Mixed")

@@ -165,7 +165,7 @@ class DubService:
         before the upload is kept, and again, atomically, when the job is stored."""
         await anyio.to_thread.run_sync(self.pipeline.check, plan)
         info = await anyio.to_thread.run_sync(
-            lambda: media.probe(upload_path, max_duration_s=self.settings.max_duration_s)
+            lambda: media.probe_untrusted(upload_path, max_duration_s=self.settings.max_duration_s)
         )
         duration_s = round(info.duration, 3)
         await self.admit(client_id, idempotency_key, duration_s)  # before moving and hashing
@@ -506,16 +506,22 @@ class DubService:
         return await self._db(self.store.get_segments, job_id)
 
     async def segment_audio(self, job_id: str, segment_id: str, track: str) -> bytes:
-        """One line as WAV: the original audio of its span, or its dubbed clip."""
+        """One line as WAV: the original audio of its span (only that window is decoded, in
+        a child process), or its dubbed clip."""
         job = await self.get(job_id)
         segment = _find(await self._db(self.store.get_segments, job_id), segment_id)
         if track == "source":
-            samples, rate = await self.studio.gate.compute(
-                lambda: media.decode_audio(
-                    Path(job.input_path), sample_rate=None, channels="stereo"
+            clip, rate = await self.studio.gate.compute(
+                lambda: media.decode_untrusted(
+                    Path(job.input_path),
+                    sample_rate=None,
+                    channels="stereo",
+                    start_s=segment.start,
+                    end_s=segment.end,
+                    max_duration_s=self.settings.max_duration_s,
+                    work_dir=self.settings.temp_dir,
                 )
             )
-            clip = samples[:, int(segment.start * rate) : int(segment.end * rate)]
         else:
             stored = self.artifacts.load_audio(segment.audio_key) if segment.audio_key else None
             if stored is None:

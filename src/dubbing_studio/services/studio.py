@@ -17,7 +17,7 @@ from dubbing_studio import media
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import Language, resolve_language
-from dubbing_studio.domain.speech import Glossary, Speech, Transcription
+from dubbing_studio.domain.speech import RECOGNITION_RATE, Glossary, Speech, Transcription
 from dubbing_studio.engines.protocols import (
     Capability,
     SpeakerEncoder,
@@ -75,21 +75,35 @@ class Studio:
         prompt: str | None = None,
         engine: str | None = None,
     ) -> Transcription:
-        """Check the media (header only), then recognise it with the chosen engine."""
+        """Recognise an uploaded file with the chosen engine. A local engine gets 16 kHz mono
+        decoded in a child process (``media.convert_untrusted``), never the upload itself;
+        OpenAI decodes remotely, so the upload is only probed (in a child) and sent."""
         code = resolve_language(language).code if language else None
-        await anyio.to_thread.run_sync(self._check_media, path)
         transcriber = self.registry.transcriber(engine)
         options = TranscribeOptions(
             language=code, task=task, word_timestamps=word_timestamps, prompt=prompt
         )
-        result = await self.gate.run(transcriber.name, transcriber.transcribe, path, options)
+        cap = self.settings.max_duration_s
+        if transcriber.name == "openai":
+            await self.gate.compute(media.probe_untrusted, path, max_duration_s=cap)
+            result = await self.gate.run(transcriber.name, transcriber.transcribe, path, options)
+        else:
+            self.settings.temp_dir.mkdir(parents=True, exist_ok=True)
+            with media.temp_path(self.settings.temp_dir, ".wav") as audio:
+                await self.gate.compute(
+                    media.convert_untrusted,
+                    path,
+                    audio,
+                    sample_rate=RECOGNITION_RATE,
+                    max_duration_s=cap,
+                )
+                result = await self.gate.run(
+                    transcriber.name, transcriber.transcribe, audio, options
+                )
         if not result.language:  # engines that do not report it (gpt-4o-transcribe)
             detected = await self.gate.compute(self.language_id.detect, result.text)
             result = replace(result, language=detected or "en")
         return result
-
-    def _check_media(self, path: Path) -> None:
-        media.probe(path, max_duration_s=self.settings.max_duration_s)
 
     # --- text to text ---------------------------------------------------------------
     async def translate(
