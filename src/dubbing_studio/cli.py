@@ -30,6 +30,7 @@ from dubbing_studio.domain.errors import InvalidInput, StudioError
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
+from dubbing_studio.logs import logging_config
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.context import STAGES
 from dubbing_studio.pipeline.context import Progress as ProgressEvent
@@ -107,6 +108,7 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, settings.log_format),
     )
 
 

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from dubbing_studio import __version__
 from dubbing_studio.api.errors import install_error_handlers
+from dubbing_studio.api.observability import Metrics, install_observability
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
@@ -38,6 +39,7 @@ REAP_INTERVAL_S = 60.0
 def create_app(settings: Settings | None = None, studio: Studio | None = None) -> FastAPI:
     settings = settings or Settings()
     studio = studio or build_studio(settings)
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         runner = InProcessRunner(dubs.execute, settings.max_concurrent_jobs)
         dubs.runner = runner
         app.state.dubs = dubs
+        stop_metrics = metrics.watch(studio.gate, dubs)
         await runner.start()
         resumed = await dubs.resume()
         if resumed:
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
             await runner.stop()
+            stop_metrics()
             store.close()
             studio.gate.close()
 
@@ -88,7 +92,13 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         allow_credentials=True,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["Content-Disposition", "X-Voice-Engine", "X-Voice", "X-Language"],
+        expose_headers=[
+            "Content-Disposition",
+            "X-Voice-Engine",
+            "X-Voice",
+            "X-Language",
+            "X-Request-ID",
+        ],
     )
     install_error_handlers(app)
     app.include_router(seed.public)
@@ -97,6 +107,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(openai_v1.router)
     app.include_router(dub_routes.router)
     mount_studio(app)
+    install_observability(app, metrics)  # last: the outermost middleware
     return app
 
 

@@ -1,4 +1,5 @@
-"""One JSON shape for every error: ``{"detail", "error_code", "errors"?}``, never a traceback.
+"""One JSON shape for every error: ``{"detail", "error_code", "errors"?, "request_id"}``, never
+a traceback. ``request_id`` (also in the ``X-Request-ID`` header) finds the request's log lines.
 
 Under ``/v1`` (the OpenAI-compatible API) the body also carries OpenAI's ``error`` object, so
 the official SDKs raise their usual exceptions with the studio's message.
@@ -15,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dubbing_studio.api.observability import REQUEST_ID_HEADER, request_id_of
 from dubbing_studio.domain.errors import StudioError
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,10 @@ def error_response(
     body: dict[str, Any] = {"detail": detail, "error_code": error_code}
     if errors:
         body["errors"] = errors
+    rid = request_id_of(request)
+    if rid:
+        body["request_id"] = rid
+        headers = {**(headers or {}), REQUEST_ID_HEADER: rid}
     if request.url.path.startswith("/v1/"):
         body["error"] = {
             "message": detail,
