@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         version=__version__,
         description=(
             "Transcribe, translate and re-voice speech with local engines (offline) or "
-            "OpenAI-compatible servers. Errors are `{detail, error_code, errors?}`."
+            "OpenAI-compatible servers. Errors are `{detail, error_code, errors?, request_id}`."
         ),
         lifespan=lifespan,
     )
