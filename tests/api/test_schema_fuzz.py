@@ -92,3 +92,22 @@ def test_405_names_every_method_of_the_path(client: TestClient) -> None:
     assert response.status_code == 405
     assert response.json()["error_code"] == "method_not_allowed"
     assert set(response.headers["allow"].split(", ")) == {"GET", "DELETE"}
+
+
+@pytest.mark.parametrize("text", ["...", "\x1a", "\u200b"])
+def test_text_with_nothing_to_say_is_refused_not_a_500_or_empty_audio(
+    client: TestClient, text: str
+) -> None:
+    for path, body in (
+        ("/v1/audio/speech", {"input": text}),
+        ("/api/v1/audio/tts", {"text": text}),
+    ):
+        response = client.post(path, json=body)
+        assert response.status_code == 400, (path, response.status_code, response.content[:80])
+        assert response.json()["error_code"] == "invalid_input"
+
+
+def test_a_page_offset_beyond_the_database_integers_is_a_422(client: TestClient) -> None:
+    response = client.get("/api/v1/dubs", params={"offset": 750701109766546870239232})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "offset"]

@@ -29,6 +29,7 @@ from dubbing_studio.services.dubs import DubService, SegmentEdit, segment_json
 router = APIRouter(prefix="/api/v1/dubs", tags=["dubs"], dependencies=[Depends(require_api_key)])
 
 EVENT_WAIT_S = 15.0
+MAX_OFFSET = 2**31 - 1  # the databases' integers are bounded: larger is a 422, not a 500
 
 
 def get_dubs(request: Request) -> DubService:
@@ -340,7 +341,7 @@ async def create_dub(
 async def list_dubs(
     service: DubsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DubList:
     """Projects, newest first."""
     jobs, total = await service.page(limit, offset)
