@@ -98,4 +98,5 @@ def test_load_bench_quick() -> None:
     assert totals["unexpected"] == 0, figures["endpoints"]
     assert "5xx" not in figures["server_counts"], figures["server_counts"]
     assert figures["server_counts"].get("429", 0) == totals["rate_limited"]
-    assert figures["rss_mb"]["before"] > 0 and figures["rss_mb"]["after"] > 0
+    rss = figures["rss_mb"]
+    assert rss["after_warm_up"] > 0 and len(rss["after_rounds"]) == figures["rounds"] >= 2
