@@ -13,6 +13,8 @@ import json
 import multiprocessing
 import os
 import resource
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import httpx
 import numpy as np
 
 from dubbing_studio import media
@@ -203,8 +206,8 @@ class Isolated(Generic[T]):
     peak_mb: float
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
+def _status_kb(field: str, pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
             if line.startswith(f"{field}:"):
                 return int(line.split()[1])
@@ -265,6 +268,63 @@ def run_isolated(fn: Callable[..., T], *args: Any, timeout_s: float = 1800.0) ->
     if status != "ok":
         raise RuntimeError(f"{fn.__name__} failed in its subprocess:\n{payload}")
     return Isolated(payload, float(peak))
+
+
+# --- a real server process ----------------------------------------------------------------
+
+
+class Server:
+    """``python -m dubbing_studio serve`` on a free loopback port, with its own data folder
+    under ``root`` and ``env`` on top of this process's environment; its log goes to
+    ``root/server.log``."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.log_path = root / "server.log"
+        environment = {
+            **os.environ,
+            "DUBBING_STUDIO_DATA_DIR": str(root / "data"),
+            "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
+            "DUBBING_STUDIO_LOG_LEVEL": "warning",
+            **(env or {}),
+        }
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "dubbing_studio", "serve", "--port", str(self.port)],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if self.client.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"the server did not start:\n{self.log_tail()}") from None
+                time.sleep(0.2)
+
+    def rss_mb(self) -> float:
+        """The server process's resident memory now."""
+        return _status_kb("VmRSS", self.process.pid) / 1024
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        self.client.close()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 # --- timing -------------------------------------------------------------------------------

@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
-from common import BenchInput, build_input, emit_json, machine, print_table
+from common import BenchInput, Server, build_input, emit_json, machine, print_table
 from dubbing_studio import media
 
 VOICES = ("kokoro:jm_kumo", "kokoro:jf_alpha", "kokoro:jf_nezumi", "kokoro:jf_tebukuro")
@@ -44,45 +38,10 @@ def variant(source: BenchInput, index: int, folder: Path) -> Path:
     return path
 
 
-class Server:
-    def __init__(self, root: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {
-            **os.environ,
-            "DUBBING_STUDIO_DATA_DIR": str(root / "data"),
-            "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
-            "DUBBING_STUDIO_LOG_LEVEL": "warning",
-            "DUBBING_STUDIO_MAX_CONCURRENT_JOBS": "3",
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dubbing_studio", "serve", "--port", str(self.port)], env=env
-        )
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if self.client.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.client.close()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 def run_jobs(inputs: list[Path], voices: list[str], duration_s: float) -> dict[str, Any]:
     """Submit all jobs at once, poll /health until they finish; wall time and latencies."""
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as root:
-        server = Server(Path(root))
+        server = Server(Path(root), {"DUBBING_STUDIO_MAX_CONCURRENT_JOBS": "3"})
         try:
             started = time.perf_counter()
             ids = []

@@ -85,3 +85,18 @@ def test_pipeline_bench_quick() -> None:
         assert run["calls_match"] is True, name
         assert run["translate_calls_ok"] is True, name
     assert all(n == 1 for n in figures["runs"]["en-es"]["translate_calls"])
+
+
+def test_load_bench_quick() -> None:
+    figures = _run_quick("load.py")
+    assert figures["server_alive"] is True
+    for name, endpoint in figures["endpoints"].items():
+        assert endpoint["ok"] > 0, (name, endpoint)
+        assert endpoint["ok_p50_ms"] > 0 and endpoint["ok_p99_ms"] >= endpoint["ok_p50_ms"]
+        assert endpoint["rate_limited_without_retry_after"] == 0, (name, endpoint)
+    totals = figures["totals"]
+    assert totals["unexpected"] == 0, figures["endpoints"]
+    assert "5xx" not in figures["server_counts"], figures["server_counts"]
+    assert figures["server_counts"].get("429", 0) == totals["rate_limited"]
+    rss = figures["rss_mb"]
+    assert rss["after_warm_up"] > 0 and len(rss["after_rounds"]) == figures["rounds"] >= 2

@@ -35,6 +35,7 @@ from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
 from dubbing_studio.jobs.store import ApiKeyStore, DubStore
+from dubbing_studio.logs import logging_config
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.context import STAGES
 from dubbing_studio.pipeline.context import Progress as ProgressEvent
@@ -121,6 +122,7 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, settings.log_format),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,18 @@ async def test_two_files_in_one_request_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="one file"):
         await receive_upload(_request(body), temp_dir=tmp_path, max_bytes=1 << 20, sniff=_sniff)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_start_up_removes_only_stale_uploads_and_decoded_pcm(tmp_path: Path) -> None:
+    from dubbing_studio.api.app import remove_stale_uploads
+
+    old = time.time() - 2 * 3600
+    stale = [tmp_path / "upload-abc", tmp_path / ".tmp-x1.wav"]
+    fresh = [tmp_path / "upload-new", tmp_path / ".tmp-x2.wav"]
+    other = tmp_path / "keep.txt"
+    for path in [*stale, *fresh, other]:
+        path.write_bytes(b"x")
+    for path in [*stale, other]:
+        os.utime(path, (old, old))
+    assert remove_stale_uploads(tmp_path, 3600) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-x2.wav", "keep.txt", "upload-new"]

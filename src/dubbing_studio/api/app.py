@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import sys
 import time
@@ -16,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from dubbing_studio import __version__
 from dubbing_studio.api.errors import install_error_handlers
+from dubbing_studio.api.observability import Metrics, install_observability
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.api.security import install_security
@@ -40,6 +42,7 @@ REAP_INTERVAL_S = 60.0
 def create_app(settings: Settings | None = None, studio: Studio | None = None) -> FastAPI:
     settings = settings or Settings()
     studio = studio or build_studio(settings)
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         )
         dubs.runner = runner
         app.state.dubs = dubs
+        stop_metrics = metrics.watch(studio.gate, dubs)
         await runner.start()
         resumed = await dubs.resume()
         if resumed:
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
             await runner.stop()
+            stop_metrics()
             store.close()
             studio.gate.close()
 
@@ -82,7 +87,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         version=__version__,
         description=(
             "Transcribe, translate and re-voice speech with local engines (offline) or "
-            "OpenAI-compatible servers. Errors are `{detail, error_code, errors?}`."
+            "OpenAI-compatible servers. Errors are `{detail, error_code, errors?, request_id}`."
         ),
         lifespan=lifespan,
     )
@@ -94,7 +99,13 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         allow_credentials=True,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["Content-Disposition", "X-Voice-Engine", "X-Voice", "X-Language"],
+        expose_headers=[
+            "Content-Disposition",
+            "X-Voice-Engine",
+            "X-Voice",
+            "X-Language",
+            "X-Request-ID",
+        ],
     )
     install_error_handlers(app)
     app.include_router(seed.public)
@@ -104,14 +115,16 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(dub_routes.router)
     mount_studio(app)
     keyring = install_security(app, settings)
+    install_observability(app, metrics)  # last: the outermost middleware
     return app
 
 
 def remove_stale_uploads(temp_dir: Path, max_age_s: float) -> int:
-    """Uploads left by a killed process; live requests' files are younger than this."""
+    """Uploads and decoded PCM left by a killed process; live requests' files are younger
+    than this."""
     cutoff = time.time() - max_age_s
     removed = 0
-    for path in temp_dir.glob("upload-*"):
+    for path in itertools.chain(temp_dir.glob("upload-*"), temp_dir.glob(".tmp-*")):
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime < cutoff:
                 path.unlink()

@@ -97,6 +97,11 @@ def _not_blank(value: str) -> str:
 
 
 MAX_TEXT_CHARS = 50_000
-NonBlank = Annotated[str, AfterValidator(_not_blank)]
-SpokenText = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)]
+# The schema says "some non-space character" (clients and schemathesis generate from it); the
+# validator says so in words.
+_SOME_TEXT = Field(json_schema_extra={"pattern": r"\S"})
+NonBlank = Annotated[str, _SOME_TEXT, AfterValidator(_not_blank)]
+SpokenText = Annotated[
+    str, Field(max_length=MAX_TEXT_CHARS), _SOME_TEXT, AfterValidator(_not_blank)
+]
 """Text to translate or speak: up to 50,000 characters (the seed's UI limit), not blank."""

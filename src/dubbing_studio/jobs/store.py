@@ -199,6 +199,14 @@ class DubStore:
                 raise KeyError(job_id)
             return _job_from_row(row)
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each state, every state listed (for metrics)."""
+        with self._reads.begin() as session:
+            rows = session.execute(
+                select(JobRow.status, func.count()).group_by(JobRow.status)
+            ).all()
+        return {status.value: 0 for status in JobStatus} | {row[0]: row[1] for row in rows}
+
     def claim_unfinished(self) -> list[DubJob]:
         """Queued and running jobs, oldest first: what a restarted runner must resume."""
         with self._reads.begin() as session:

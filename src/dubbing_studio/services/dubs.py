@@ -14,7 +14,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from dubbing_studio.jobs.runner import JobRunner
 from dubbing_studio.jobs.store import DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore, digest_file
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
-from dubbing_studio.pipeline.context import DubContext, Progress
+from dubbing_studio.pipeline.context import DubContext, Progress, ProgressCallback
 from dubbing_studio.pipeline.runner import DubPipeline
 from dubbing_studio.pipeline.speech import speak_line
 from dubbing_studio.pipeline.timing import windows
@@ -104,6 +104,8 @@ class DubService:
         # Artifacts each unfinished run has touched so far, so a delete never removes what a
         # running project still needs; written to the project's ARTIFACTS_FILE as runs end.
         self._live: dict[str, set[Path]] = {}
+        # Told each finished stage's name and seconds (the app's metrics).
+        self.on_stage_done: Callable[[str, float], None] = _ignore_stage
 
     # --- lifecycle ----------------------------------------------------------------------
     async def resume(self) -> list[str]:
@@ -240,6 +242,7 @@ class DubService:
         await self._event(job_id, "status", {"status": "running", "stage": "ingest"})
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
         writer = asyncio.create_task(self._record_progress(job_id, events, started))
+        clock = StageClock(events.put_nowait, self.on_stage_done)
         try:
             segments = await self._db(self.store.get_segments, job_id)
             transcript = (
@@ -252,9 +255,10 @@ class DubService:
                 job.plan,
                 self._folder(job_id) / "outputs",
                 transcript=transcript,
-                progress=events.put_nowait,
+                progress=clock,
                 used=self._live.setdefault(job_id, set()),
             )
+            clock.finish()
             events.put_nowait(None)
             await writer
             await self._db(
@@ -577,6 +581,33 @@ class DubService:
         partial = record.with_name(f".partial-{record.name}")
         partial.write_text(json.dumps(sorted(map(str, known))), encoding="utf-8")
         partial.replace(record)
+
+
+class StageClock:
+    """A progress callback that times stages as it passes events on: a stage runs from its
+    first event to the next stage's first one, the last stage until ``finish`` (the run's
+    end). A stage a failure interrupted is never reported."""
+
+    def __init__(self, forward: ProgressCallback, on_stage_done: Callable[[str, float], None]):
+        self._forward = forward
+        self._on_stage_done = on_stage_done
+        self._stage: str | None = None
+        self._since = 0.0
+
+    def __call__(self, event: Progress) -> None:
+        if event.stage != self._stage:
+            self.finish()
+            self._stage, self._since = event.stage, time.monotonic()
+        self._forward(event)
+
+    def finish(self) -> None:
+        if self._stage is not None:
+            self._on_stage_done(self._stage, time.monotonic() - self._since)
+            self._stage = None
+
+
+def _ignore_stage(stage: str, seconds: float) -> None:
+    """The default ``on_stage_done``: no one is measuring."""
 
 
 def _overall(event: Progress) -> float:

@@ -5,20 +5,28 @@ one engine queue on an asyncio semaphore (no worker thread is held while waiting
 runs in the gate's own threads, which ask the kernel for a lower priority: Linux schedules
 threads one by one, so the event loop's thread gets the cores first and requests stay quick
 while models run.
+
+The work also runs in the caller's context (so log lines keep the request id), and each
+engine call's time is told to the gate's timers (the app's metrics).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+EngineTimer = Callable[[str, float], None]
+"""Told the engine and the seconds of each engine call (queueing excluded)."""
 
 
 def _lower_priority(niceness: int) -> None:
@@ -40,17 +48,33 @@ class EngineGate:
             initializer=_lower_priority,
             initargs=(niceness,),
         )
+        self._timers: list[EngineTimer] = []
+
+    def add_timer(self, timer: EngineTimer) -> Callable[[], None]:
+        """Tell ``timer`` about every engine call from now on; returns what removes it."""
+        self._timers.append(timer)
+        return lambda: self._timers.remove(timer)
 
     async def run(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Engine ``key``'s work, after waiting for a free slot of that engine."""
         semaphore = self._semaphores.setdefault(key, asyncio.Semaphore(self._per_engine))
         async with semaphore:
-            return await self.compute(fn, *args, **kwargs)
+            return await self.compute(self._timed, key, partial(fn, *args, **kwargs))
 
     async def compute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """CPU work that is not an engine's (stretching, mixing, encoding): no slot needed."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._pool, context.run, partial(fn, *args, **kwargs))
+
+    def _timed(self, key: str, call: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            seconds = time.perf_counter() - started
+            for timer in tuple(self._timers):
+                timer(key, seconds)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -156,8 +156,6 @@ class Studio:
     async def synthesize(self, request: SpeechRequest, choice: VoiceChoice) -> Speech:
         """The whole text as one waveform (sentence chunks joined by short pauses)."""
         parts = [speech async for speech in self.synthesize_chunks(request, choice)]
-        if not parts:
-            raise InvalidInput("Text to speak must not be empty.")
         samples = np.concatenate([part.samples for part in parts]).astype(np.float32)
         return Speech(samples, parts[0].sample_rate)
 
@@ -179,12 +177,18 @@ class Studio:
         )
         limit = OPENAI_CHUNK_CHARS if choice.engine == "openai" else STREAM_CHUNK_CHARS
         chunks = split_sentences(request.text, max_chars=limit)
-        for index, chunk in enumerate(chunks):
+        spoken = 0
+        for chunk in chunks:
             speech = await self.gate.run(synth.name, synth.synthesize, chunk, options)
-            if index:
+            if not speech.samples.size:  # punctuation or symbols alone: nothing was said
+                continue
+            if spoken:
                 pause = np.zeros(int(SENTENCE_PAUSE_S * speech.sample_rate), dtype=np.float32)
                 speech = Speech(np.concatenate([pause, speech.samples]), speech.sample_rate)
+            spoken += 1
             yield speech
+        if not spoken:
+            raise InvalidInput("The text has nothing a voice can say (no words or numbers).")
 
     def local_synthesizers(self) -> list[str]:
         return [n for n in self.registry.names(Capability.SYNTHESIZE) if n != "openai"]

@@ -32,6 +32,7 @@ router = APIRouter(prefix="/api/v1/dubs", tags=["dubs"], dependencies=[Depends(r
 
 EVENT_WAIT_S = 15.0
 MAX_EVENT_ID_DIGITS = 18  # event numbers fit a signed 64-bit column
+MAX_OFFSET = 2**31 - 1  # the databases' integers are bounded: larger is a 422, not a 500
 
 
 def get_dubs(request: Request) -> DubService:
@@ -376,7 +377,7 @@ async def list_dubs(
     service: DubsDep,
     links: LinksDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DubList:
     """Projects, newest first."""
     jobs, total = await service.page(limit, offset)

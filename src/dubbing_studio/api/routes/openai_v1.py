@@ -7,7 +7,7 @@ use the local engines: same paths, field names, response formats and error shape
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
@@ -157,7 +157,12 @@ class SpeechBody(BaseModel):
     "/audio/speech",
     dependencies=[RateLimited],
     response_class=StreamingResponse,
-    responses={200: {"content": {"audio/mpeg": {}}, "description": "Audio, streamed."}},
+    responses={
+        200: {
+            "content": {media.content_type(fmt): {} for fmt in get_args(SpeechFormat)},
+            "description": "Audio in the requested response_format, streamed.",
+        }
+    },
 )
 async def speech(body: SpeechBody, studio: StudioDep) -> StreamingResponse:
     """Text to speech, streamed as each sentence group is synthesized."""
