@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from dubbing_studio.api.observability import REQUEST_ID_HEADER, request_id_of
+from dubbing_studio.api.request_ids import REQUEST_ID_HEADER, request_id_of
 from dubbing_studio.domain.errors import StudioError, TooBusy
 
 log = logging.getLogger(__name__)

@@ -35,11 +35,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dubbing_studio.api.deps import require_api_key
+from dubbing_studio.api.request_ids import REQUEST_ID_HEADER
 from dubbing_studio.logs import request_id, valid_request_id
 from dubbing_studio.services.dubs import DubService
 from dubbing_studio.services.gate import EngineGate
 
-REQUEST_ID_HEADER = "X-Request-ID"
 PREFIX = "dubbing_studio"
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 ENGINE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -133,13 +133,6 @@ class _JobsByState:
         for state, count in counts().items():
             family.add_metric((str(state),), count)
         yield family
-
-
-def request_id_of(request: Request) -> str | None:
-    """The id ``RequestObserver`` gave this request (also after it left the middleware, for
-    the outermost 500 handler)."""
-    rid = getattr(request.state, "request_id", None)
-    return rid if isinstance(rid, str) else request_id.get()
 
 
 def route_template(scope: Scope, root_path: str) -> str:
