@@ -50,7 +50,10 @@ SENTENCES = (
     "The horizon seems extremely distant.",
     "He began a confused complaint against the wizard.",
 )
-WARM_KEY = "load-warm"  # the warm-up's and the scrapes' own client, apart from the load's
+WARM_KEY = "load-warm"  # the scrapes' own client, apart from the load's
+# The warm-up calls each endpoint as a client of its own: one client's burst may be smaller
+# than the number of endpoints.
+WARM_UP_KEYS = {endpoint: f"{WARM_KEY}-{endpoint}" for endpoint in ENDPOINTS}
 SETTLE_TIMEOUT_S = 300.0
 # The same load again and again: caches and pools fill during the first rounds (measured:
 # 978, 1071, 1121, 1121, 1122, 1122 MB over 5 rounds of 4 clients x 16), a leak keeps growing.
@@ -86,6 +89,7 @@ class Outcome:
     seconds: float
     retry_after: bool
     dub_id: str | None = None
+    unexpected_answer: str | None = None  # the start of the body of an unexpected answer
 
 
 Request = Callable[[httpx.Client, int], httpx.Response]
@@ -133,20 +137,21 @@ def call(client: httpx.Client, endpoint: str, request: Request, i: int) -> Outco
     started = time.perf_counter()
     try:
         response = request(client, i)
-    except httpx.HTTPError:
-        return Outcome(endpoint, None, time.perf_counter() - started, False)
+    except httpx.HTTPError as e:
+        return Outcome(endpoint, None, time.perf_counter() - started, False, None, repr(e))
     seconds = time.perf_counter() - started
     dub_id = response.json().get("id") if endpoint == "dub" and response.is_success else None
+    odd = None if _success(response.status_code) else response.text[:300]
     return Outcome(
-        endpoint, response.status_code, seconds, "retry-after" in response.headers, dub_id
+        endpoint, response.status_code, seconds, "retry-after" in response.headers, dub_id, odd
     )
 
 
 def warm_up(server: Server, requests: dict[str, Request]) -> None:
     """One call of each endpoint, and the dub run to its end, so every model the load uses
     is loaded before the first memory reading."""
-    with keyed(server, WARM_KEY) as client:
-        for endpoint, request in requests.items():
+    for endpoint, request in requests.items():
+        with keyed(server, WARM_UP_KEYS[endpoint]) as client:
             outcome = call(client, endpoint, request, 0)
             if not _success(outcome.status):
                 raise RuntimeError(f"warm-up {endpoint} answered {outcome.status}")
@@ -213,6 +218,10 @@ def server_counts(server: Server) -> dict[str, float]:
     return dict(counts)
 
 
+def _describe(outcome: Outcome) -> str:
+    return f"{outcome.status}: {outcome.unexpected_answer}"
+
+
 def _success(status: int | None) -> bool:
     return status is not None and 200 <= status < 300
 
@@ -235,6 +244,7 @@ def summarise(outcomes: list[Outcome], wall_s: float) -> dict[str, Any]:
             "rate_limited": len(limited),
             "rate_limited_without_retry_after": sum(1 for o in limited if not o.retry_after),
             "unexpected": len(unexpected),
+            "unexpected_answers": sorted({_describe(o) for o in unexpected}),
             "statuses": dict(Counter(str(o.status) for o in done)),
             "ok_per_s": len(ok) / wall_s,
             "ok_p50_ms": statistics.median(ok) * 1000 if ok else None,
@@ -280,7 +290,10 @@ def main() -> None:
     outcomes: list[Outcome] = []
     wall_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-load-") as root:
-        server = Server(Path(root), limits.env([WARM_KEY, *(k for ks in keys for k in ks)]))
+        server = Server(
+            Path(root),
+            limits.env([WARM_KEY, *WARM_UP_KEYS.values(), *(k for ks in keys for k in ks)]),
+        )
         try:
             warm_up(server, requests)
             rss = [server.rss_mb()]
@@ -322,6 +335,9 @@ def main() -> None:
         + ", ".join(f"{mb:.0f}" for mb in rss)
         + f"; the server counted {counted}"
     )
+    for endpoint, e in summary["endpoints"].items():
+        for answer in e["unexpected_answers"]:
+            print(f"unexpected answer from {endpoint}: {answer}")
     figures.update(
         input=speech.describe(),
         clients=clients,

@@ -99,7 +99,12 @@ def make_studio(tmp_path: Path) -> Iterator[Callable[..., Studio]]:
 def assert_too_busy(response: Response, code: str, retry_after: int | None = None) -> None:
     assert response.status_code == 429, response.text
     body = response.json()
-    assert set(body) - {"error"} == {"detail", "error_code", "errors"}  # /v1 adds OpenAI's
+    assert set(body) - {"error"} == {
+        "detail",
+        "error_code",
+        "errors",
+        "request_id",
+    }  # /v1 adds OpenAI's
     assert body["error_code"] == code
     wait = int(response.headers["Retry-After"])
     assert wait >= 1

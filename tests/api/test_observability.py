@@ -104,6 +104,7 @@ def own_settings(root: Path, **changes: object) -> Settings:
     return Settings(
         data_dir=root / "data",
         temp_dir=root / "tmp",
+        allowed_hosts=["testserver"],  # TestClient's host name
         _env_file=None,  # type: ignore[call-arg]
         **changes,  # type: ignore[arg-type]
     )

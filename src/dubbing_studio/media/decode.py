@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import av
 import numpy as np
@@ -29,6 +29,20 @@ from dubbing_studio.media.source import open_input
 log = logging.getLogger(__name__)
 
 Channels = Literal["mono", "stereo"]
+DEFAULT_CHANNELS: Channels = "mono"
+
+
+class DecodeOptions(TypedDict, total=False):
+    """What ``AudioDecoder`` takes besides the path (its signature has the defaults); one
+    description for every function that decodes in this process or in a child."""
+
+    sample_rate: int | None
+    channels: Channels | None
+    channel: int | None
+    max_duration_s: float | None
+    start_s: float
+    end_s: float | None
+
 
 TRUNCATION_TOLERANCE = 0.05
 """With corrupt packets, decoding more than this fraction short of the header's duration
@@ -39,14 +53,7 @@ _PREROLL_S = 0.5  # decoded and dropped before a window: codecs need a few frame
 
 
 def decode_audio(
-    path: str | os.PathLike[str],
-    *,
-    sample_rate: int | None = 16000,
-    channels: Channels | None = "mono",
-    channel: int | None = None,
-    max_duration_s: float | None = None,
-    start_s: float = 0.0,
-    end_s: float | None = None,
+    path: str | os.PathLike[str], **options: Unpack[DecodeOptions]
 ) -> tuple[FloatAudio, int]:
     """Decode the main audio track to float32 PCM; returns the samples and their rate.
 
@@ -72,26 +79,16 @@ def decode_audio(
     Encoder delay is not trimmed where the container does not record it (raw ADTS AAC,
     streamed MP3): such files decode with up to two codec frames of extra silence.
     """
-    with AudioDecoder(
-        path,
-        sample_rate=sample_rate,
-        channels=channels,
-        channel=channel,
-        max_duration_s=max_duration_s,
-        start_s=start_s,
-        end_s=end_s,
-    ) as decoder:
+    with AudioDecoder(path, **options) as decoder:
         chunks = list(decoder.chunks())
         width, rate = decoder.channels, decoder.rate
     frames = np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
-    return shape_channels(frames, channels, channel), rate
+    return shape_channels(frames, options), rate
 
 
-def shape_channels(
-    interleaved: FloatAudio, channels: Channels | None, channel: int | None
-) -> FloatAudio:
+def shape_channels(interleaved: FloatAudio, options: DecodeOptions) -> FloatAudio:
     """``(frames, channels)`` samples in the shape ``decode_audio`` promises."""
-    if channel is not None or channels == "mono":
+    if options.get("channel") is not None or options.get("channels", DEFAULT_CHANNELS) == "mono":
         return np.ascontiguousarray(interleaved[:, 0])
     return np.ascontiguousarray(interleaved.T)
 
@@ -108,7 +105,7 @@ class AudioDecoder:
         path: str | os.PathLike[str],
         *,
         sample_rate: int | None = 16000,
-        channels: Channels | None = "mono",
+        channels: Channels | None = DEFAULT_CHANNELS,
         channel: int | None = None,
         max_duration_s: float | None = None,
         start_s: float = 0.0,

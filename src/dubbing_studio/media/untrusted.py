@@ -21,7 +21,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from dubbing_studio.domain.errors import (
     InvalidInput,
@@ -32,7 +32,7 @@ from dubbing_studio.domain.errors import (
     UploadTooLarge,
 )
 from dubbing_studio.domain.speech import FloatAudio
-from dubbing_studio.media.decode import Channels, shape_channels
+from dubbing_studio.media.decode import DecodeOptions, shape_channels
 from dubbing_studio.media.files import temp_path
 from dubbing_studio.media.floatwav import read_float_wav
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
@@ -101,46 +101,26 @@ def probe_untrusted(
 def decode_untrusted(
     path: str | os.PathLike[str],
     *,
-    sample_rate: int | None = 16000,
-    channels: Channels | None = "mono",
-    channel: int | None = None,
-    max_duration_s: float | None = None,
-    start_s: float = 0.0,
-    end_s: float | None = None,
     work_dir: str | os.PathLike[str] | None = None,
     limits: ChildLimits = DEFAULT_LIMITS,
+    **options: Unpack[DecodeOptions],
 ) -> tuple[FloatAudio, int]:
-    """``media.decode_audio`` in a child process: same arguments, shapes and errors. The
+    """``media.decode_audio`` in a child process: same options, shapes and errors. The
     PCM passes through a temporary file in ``work_dir`` (default: the system's)."""
     folder = Path(work_dir or tempfile.gettempdir())
     folder.mkdir(parents=True, exist_ok=True)
     with temp_path(folder, ".wav") as wav:
-        convert_untrusted(
-            path,
-            wav,
-            sample_rate=sample_rate,
-            channels=channels,
-            channel=channel,
-            max_duration_s=max_duration_s,
-            start_s=start_s,
-            end_s=end_s,
-            limits=limits,
-        )
+        convert_untrusted(path, wav, limits=limits, **options)
         frames, rate = read_float_wav(wav)
-    return shape_channels(frames, channels, channel), rate
+    return shape_channels(frames, options), rate
 
 
 def convert_untrusted(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    sample_rate: int | None = 16000,
-    channels: Channels | None = "mono",
-    channel: int | None = None,
-    max_duration_s: float | None = None,
-    start_s: float = 0.0,
-    end_s: float | None = None,
     limits: ChildLimits = DEFAULT_LIMITS,
+    **options: Unpack[DecodeOptions],
 ) -> None:
     """Decode in a child process into ``out``, a float32 WAV (one channel for ``"mono"`` or
     ``channel``, else two), for engines that read files. The caller owns ``out`` and
@@ -150,15 +130,10 @@ def convert_untrusted(
             "op": "decode",
             "path": str(local_file(path)),
             "out": str(Path(out).resolve()),
-            "max_duration_s": max_duration_s,
-            "sample_rate": sample_rate,
-            "channels": channels,
-            "channel": channel,
-            "start_s": start_s,
-            "end_s": end_s,
+            "options": options,
         },
         limits,
-        limits.cpu_s(max_duration_s),
+        limits.cpu_s(options.get("max_duration_s")),
     )
 
 

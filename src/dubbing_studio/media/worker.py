@@ -60,16 +60,9 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
             require_audio=request["require_audio"],
         )
         return {"info": dataclasses.asdict(info)}
-    with AudioDecoder(
-        request["path"],
-        sample_rate=request["sample_rate"],
-        channels=request["channels"],
-        channel=request["channel"],
-        max_duration_s=request["max_duration_s"],
-        start_s=request["start_s"],
-        end_s=request["end_s"],
-    ) as decoder:
-        cap = request["max_duration_s"]
+    options = request["options"]
+    with AudioDecoder(request["path"], **options) as decoder:
+        cap = options.get("max_duration_s")
         if cap is not None:  # a backstop under the decoder's own check: SIGXFSZ beyond it
             most = (cap + 2) * decoder.rate * decoder.channels * 4 + _OUTPUT_SLACK_BYTES
             resource.setrlimit(resource.RLIMIT_FSIZE, (int(most), int(most)))
