@@ -100,3 +100,12 @@ def test_load_bench_quick() -> None:
     assert figures["server_counts"].get("429", 0) == totals["rate_limited"]
     rss = figures["rss_mb"]
     assert rss["after_warm_up"] > 0 and len(rss["after_rounds"]) == figures["rounds"] >= 2
+
+
+def test_media_bench_quick() -> None:
+    figures = _run_quick("media.py")
+    operations = {o["operation"]: o for o in figures["operations"]}
+    assert set(operations) == {"probe", "decode 16 kHz mono"}
+    for measured in operations.values():
+        assert measured["in_process_ms"] > 0 and measured["child_ms"] > 0
+    assert figures["added_per_dub_s"] > 0
