@@ -290,11 +290,11 @@ def test_shorten_asks_only_when_needed_and_never_lengthens(server: FakeServer) -
     assert server.chats == []
     server.replies = ["It is late.", "This answer is far longer than the original line was."]
     text = "It is really getting quite late now."
-    assert translator.shorten(text, "en", target_seconds=1.0) == "It is late."
+    assert translator.shorten(text, "en", 14) == "It is late."
     assert "at most 14 characters" in server.chats[0]["messages"][0]["content"]
-    assert translator.shorten(text, "en", max_chars=10) == text
+    assert translator.shorten(text, "en", 10) == text
     with pytest.raises(InvalidInput):
-        translator.shorten(text, "en")
+        translator.shorten(text, "en", 0)
 
 
 def test_direct_voice_returns_the_instructions(server: FakeServer) -> None:
