@@ -572,3 +572,31 @@ def test_voices_cover_every_language(server: FakeServer) -> None:
     assert {"alloy", "nova", "onyx", "verse"} <= set(voices)
     assert voices["nova"].gender == "female" and voices["onyx"].gender == "male"
     assert voices["alloy"].speaks("ja") and voices["alloy"].speaks("es")
+
+
+def test_model_ids_follow_the_models_and_the_server(server: FakeServer) -> None:
+    """What stage keys include: each setting that changes an engine's output changes it."""
+
+    def engines(**settings: Any) -> tuple[str, str, str]:
+        connection = connect(server, **settings)
+        translator = OpenAITranslator(connection)
+        return (
+            OpenAITranscriber(connection, refiner=translator).model_id,
+            translator.model_id,
+            OpenAISynthesizer(connection, director=translator).model_id,
+        )
+
+    default = engines()
+    assert engines() == default
+    # Which of (transcriber, translator, synthesizer) each setting changes.
+    for change, expected in (
+        ({"base_url": COMPAT_URL}, (True, True, True)),
+        ({"timestamped_transcribe_model": "whisper-large-v3"}, (True, False, False)),
+        ({"refine_transcripts": True}, (True, False, False)),
+        ({"chat_model": "llama3.2"}, (False, True, True)),  # the voice director's too
+        ({"tts_model": "tts-1"}, (False, False, True)),
+    ):
+        changed = engines(**change)
+        assert tuple(a != b for a, b in zip(changed, default, strict=True)) == expected, change
+    # tts-1 takes no delivery instructions: the chat model is no part of its speech.
+    assert engines(tts_model="tts-1", chat_model="a")[2] == engines(tts_model="tts-1")[2]
