@@ -48,7 +48,7 @@ def llm_pipeline(base_url: str, root: Path, store: ArtifactStore, chat_model: st
         openai_base_url=base_url,
         # A 2-core machine running other tests beside the model can take minutes per reply.
         openai=OpenAISettings(
-            chat_model=chat_model, max_output_tokens=256, max_retries=0, timeout_s=600.0
+            chat_model=chat_model, max_output_tokens=128, max_retries=0, timeout_s=600.0
         ),
     )
     return DubPipeline(build_studio(settings), store)
