@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from dubbing_studio import media
 from dubbing_studio.bootstrap import build_studio
+from dubbing_studio.cli import app
 from dubbing_studio.config import OpenAISettings, Settings
 from dubbing_studio.domain.dub import DubPlan, FitOutcome, TimingPolicy
 from dubbing_studio.pipeline.artifacts import ArtifactStore
@@ -123,3 +125,32 @@ def test_another_chat_model_translates_again_and_reuses_the_transcript(
     assert calls["translate:openai"] == 1, calls
     assert not any(key.startswith("transcribe") for key in calls), calls
     assert [s.source_text for s in again.segments] == [s.source_text for s in first_dub.segments]
+
+
+def test_the_cli_dubs_with_the_chat_server(
+    llm_server: str, fast_talker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same through ``dubbing-studio dub``, configured as a user would: environment."""
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    environment = {
+        "OPENAI_BASE_URL": llm_server,
+        "DUBBING_STUDIO_DATA_DIR": str(tmp_path / "data"),
+        "DUBBING_STUDIO_ENGINES__TRANSCRIBER": "whisper",
+        "DUBBING_STUDIO_OPENAI__CHAT_MODEL": "smollm2",
+        "DUBBING_STUDIO_OPENAI__MAX_OUTPUT_TOKENS": "128",
+        "DUBBING_STUDIO_OPENAI__MAX_RETRIES": "0",
+        "DUBBING_STUDIO_OPENAI__TIMEOUT_S": "600",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    args = ["dub", str(fast_talker), "--from", "en", "--to", "es", "--translator", "openai"]
+    args += ["--synthesizer", "espeak-ng", "--max-speed", "1.0", "--no-diarize"]
+    args += ["--formats", "wav", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["segments"] and all(line["target_text"] for line in report["segments"])
+    assert all(line["speed"] <= 1.0 + 1e-3 for line in report["segments"])
+    assert (out / f"{fast_talker.stem}.es.wav").exists()
