@@ -290,11 +290,11 @@ def test_shorten_asks_only_when_needed_and_never_lengthens(server: FakeServer) -
     assert server.chats == []
     server.replies = ["It is late.", "This answer is far longer than the original line was."]
     text = "It is really getting quite late now."
-    assert translator.shorten(text, "en", target_seconds=1.0) == "It is late."
+    assert translator.shorten(text, "en", 14) == "It is late."
     assert "at most 14 characters" in server.chats[0]["messages"][0]["content"]
-    assert translator.shorten(text, "en", max_chars=10) == text
+    assert translator.shorten(text, "en", 10) == text
     with pytest.raises(InvalidInput):
-        translator.shorten(text, "en")
+        translator.shorten(text, "en", 0)
 
 
 def test_direct_voice_returns_the_instructions(server: FakeServer) -> None:
@@ -572,3 +572,31 @@ def test_voices_cover_every_language(server: FakeServer) -> None:
     assert {"alloy", "nova", "onyx", "verse"} <= set(voices)
     assert voices["nova"].gender == "female" and voices["onyx"].gender == "male"
     assert voices["alloy"].speaks("ja") and voices["alloy"].speaks("es")
+
+
+def test_model_ids_follow_the_models_and_the_server(server: FakeServer) -> None:
+    """What stage keys include: each setting that changes an engine's output changes it."""
+
+    def engines(**settings: Any) -> tuple[str, str, str]:
+        connection = connect(server, **settings)
+        translator = OpenAITranslator(connection)
+        return (
+            OpenAITranscriber(connection, refiner=translator).model_id,
+            translator.model_id,
+            OpenAISynthesizer(connection, director=translator).model_id,
+        )
+
+    default = engines()
+    assert engines() == default
+    # Which of (transcriber, translator, synthesizer) each setting changes.
+    for change, expected in (
+        ({"base_url": COMPAT_URL}, (True, True, True)),
+        ({"timestamped_transcribe_model": "whisper-large-v3"}, (True, False, False)),
+        ({"refine_transcripts": True}, (True, False, False)),
+        ({"chat_model": "llama3.2"}, (False, True, True)),  # the voice director's too
+        ({"tts_model": "tts-1"}, (False, False, True)),
+    ):
+        changed = engines(**change)
+        assert tuple(a != b for a, b in zip(changed, default, strict=True)) == expected, change
+    # tts-1 takes no delivery instructions: the chat model is no part of its speech.
+    assert engines(tts_model="tts-1", chat_model="a")[2] == engines(tts_model="tts-1")[2]

@@ -1,6 +1,11 @@
 """One Protocol per engine capability. Callers never know which engine they hold.
 
-Engine methods are synchronous and CPU-bound; services run them off the event loop.
+Engine methods are synchronous and CPU-bound; services run them off the event loop. Engines
+name their capabilities as base classes, so mypy checks each method against its Protocol.
+
+``model_id`` is everything about an engine, besides its name and the call's own options, that
+decides its output: the model, its variant and decoding settings, the server answering. Stage
+cache keys include it, so switching a model recomputes that stage and reuses the others.
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ class EngineInfo:
 class Transcriber(Protocol):
     name: str
 
+    @property
+    def model_id(self) -> str:
+        """The model this engine transcribes with (see the module docstring)."""
+        ...
+
     def transcribe(self, audio: Path, options: TranscribeOptions) -> Transcription:
         """Recognise speech in a local media file."""
         ...
@@ -72,6 +82,11 @@ class Transcriber(Protocol):
 @runtime_checkable
 class Translator(Protocol):
     name: str
+
+    @property
+    def model_id(self) -> str:
+        """The model this engine translates with (see the module docstring)."""
+        ...
 
     def translate(
         self,
@@ -89,8 +104,27 @@ class Translator(Protocol):
 
 
 @runtime_checkable
+class Shortener(Protocol):
+    """A translator that can also rewrite a line shorter (an LLM); used to fit timing."""
+
+    name: str
+
+    @property
+    def model_id(self) -> str: ...
+
+    def shorten(self, text: str, language: str, max_chars: int) -> str:
+        """``text`` said in at most ``max_chars`` if the engine manages; never longer."""
+        ...
+
+
+@runtime_checkable
 class Synthesizer(Protocol):
     name: str
+
+    @property
+    def model_id(self) -> str:
+        """The model this engine speaks with; per-voice models are keyed by the voice too."""
+        ...
 
     def synthesize(self, text: str, options: SynthesisOptions) -> Speech:
         """Speak ``text``; long text is split and synthesized in bounded chunks."""

@@ -30,7 +30,7 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
         "transcript",
         input=ingested.digest,
         engine=transcriber.name,
-        model=ctx.studio.settings.whisper.model,
+        model=transcriber.model_id,
         language=language,
         channels=len(ingested.recognition),
         diarize=by_voice,

@@ -83,9 +83,11 @@ async def speak_line(
 async def _synthesized(
     ctx: DubContext, text: str, voice: VoiceRef, language: str, rate: float
 ) -> tuple[str, Speech]:
+    synth = ctx.studio.registry.synthesizer(voice.engine)
     key = artifact_key(
         "speech",
         engine=voice.engine,
+        model=synth.model_id,
         voice=voice.voice,
         language=language,
         text=text,
@@ -94,7 +96,6 @@ async def _synthesized(
     cached = ctx.store.load_audio(key)
     if cached is not None:
         return key, Speech(*cached)
-    synth = ctx.studio.registry.synthesizer(voice.engine)
     options = SynthesisOptions(voice=voice.voice, language=language, rate=rate)
     speech = await ctx.engine("synthesize", synth.name, synth.synthesize, text, options)
     ctx.store.save_audio(key, speech.samples, speech.sample_rate)

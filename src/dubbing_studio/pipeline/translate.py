@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from dubbing_studio.domain.dub import Segment
 from dubbing_studio.domain.languages import resolve_language
-from dubbing_studio.engines.protocols import Translator
+from dubbing_studio.engines.protocols import Shortener, Translator
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.timing import Window
@@ -57,6 +57,7 @@ async def _translate_missing(
         artifact_key(
             "line-translation",
             engine=translator.name,
+            model=translator.model_id,
             source=source,
             target=target,
             keep=glossary.keep,
@@ -85,15 +86,14 @@ async def _translate_missing(
 
 async def _shorten_overlong(
     ctx: DubContext,
-    translator: object,
+    translator: Translator,
     texts: list[str],
     segments: Sequence[Segment],
     windows: Sequence[Window],
     language: str,
 ) -> list[str]:
     """Duration-aware translation, for engines that can rewrite (LLMs)."""
-    shorten = getattr(translator, "shorten", None)
-    if shorten is None:
+    if not isinstance(translator, Shortener):
         return texts
     result = list(texts)
     cap = ctx.plan.timing.max_speed
@@ -101,12 +101,20 @@ async def _shorten_overlong(
         room = window.comfortable_end - segment.start
         if segment.target_edited or estimated_seconds(text, language) <= room * cap:
             continue
-        key = artifact_key("shortened", text=text, language=language, room=round(room, 2))
+        max_chars = int(room * cap * CHARS_PER_SECOND.get(language, DEFAULT_CHARS_PER_SECOND))
+        key = artifact_key(
+            "shortened",
+            engine=translator.name,
+            model=translator.model_id,
+            text=text,
+            language=language,
+            max_chars=max_chars,
+        )
         if ctx.store.has(key, "json"):
             result[index] = ctx.store.read_json(key)
             continue
-        max_chars = int(room * cap * CHARS_PER_SECOND.get(language, DEFAULT_CHARS_PER_SECOND))
-        name = getattr(translator, "name", "translator")
-        result[index] = await ctx.engine("shorten", name, shorten, text, language, max_chars)
+        result[index] = await ctx.engine(
+            "shorten", translator.name, translator.shorten, text, language, max_chars
+        )
         ctx.store.write_json(key, result[index])
     return result

@@ -19,7 +19,7 @@ from dubbing_studio.config import ApertiumSettings
 from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable, UnsupportedLanguage
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name
 from dubbing_studio.domain.speech import Glossary
-from dubbing_studio.engines.protocols import Capability, EngineInfo
+from dubbing_studio.engines.protocols import Capability, EngineInfo, Translator
 from dubbing_studio.engines.registry import Engine
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -50,7 +50,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 _INSTALL_HINT = "apt-get install apertium apertium-eng-spa apertium-spa-cat apertium-es-pt …"
 
 
-class ApertiumTranslator(Engine):
+class ApertiumTranslator(Engine, Translator):
     """Translates batches with the ``apertium`` program, chaining two pairs through a pivot."""
 
     name = "apertium"
@@ -59,6 +59,11 @@ class ApertiumTranslator(Engine):
         """``runner`` stands in for ``subprocess.run`` (tests count process launches)."""
         self._settings = settings
         self._runner = runner
+
+    @property
+    def model_id(self) -> str:
+        """Rule-based pairs: the installed ones the modes folder names."""
+        return f"{self._settings.binary} {self._settings.modes_dir}"
 
     def info(self) -> EngineInfo:
         routes = self._routes()

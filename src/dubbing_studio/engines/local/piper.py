@@ -24,7 +24,12 @@ from dubbing_studio.engines.local._synthesis import (
     pick_voice,
     speak_in_chunks,
 )
-from dubbing_studio.engines.protocols import Capability, EngineInfo, SynthesisOptions
+from dubbing_studio.engines.protocols import (
+    Capability,
+    EngineInfo,
+    SynthesisOptions,
+    Synthesizer,
+)
 from dubbing_studio.engines.registry import Engine
 
 if TYPE_CHECKING:
@@ -40,7 +45,7 @@ class _VoiceFile:
     model: Path
 
 
-class PiperSynthesizer(Engine):
+class PiperSynthesizer(Engine, Synthesizer):
     """Speaks with Piper voices in-process through onnxruntime."""
 
     name = "piper"
@@ -50,6 +55,12 @@ class PiperSynthesizer(Engine):
         self._idle_ttl_s = idle_ttl_s
         self._leases: dict[Path, ModelLease[PiperVoice]] = {}
         self._leases_lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        """Each voice is its own model (keys name the voice): where voices come from."""
+        extra = self._settings.voices_dir
+        return f"bundled voices, {extra}" if extra else "bundled voices"
 
     def info(self) -> EngineInfo:
         voices = self.voices()

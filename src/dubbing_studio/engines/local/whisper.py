@@ -24,7 +24,12 @@ from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name
 from dubbing_studio.domain.speech import TimedText, Transcription, Word
 from dubbing_studio.engines.lease import ModelLease
 from dubbing_studio.engines.local._packages import missing_packages, package_dir
-from dubbing_studio.engines.protocols import Capability, EngineInfo, TranscribeOptions
+from dubbing_studio.engines.protocols import (
+    Capability,
+    EngineInfo,
+    TranscribeOptions,
+    Transcriber,
+)
 from dubbing_studio.engines.registry import Engine
 from dubbing_studio.media import decode_audio
 
@@ -39,7 +44,7 @@ _MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _SAMPLE_RATE = 16_000
 
 
-class WhisperTranscriber(Engine):
+class WhisperTranscriber(Engine, Transcriber):
     """Transcribes (or translates to English) local media files with one shared Whisper model."""
 
     name = "whisper"
@@ -54,6 +59,11 @@ class WhisperTranscriber(Engine):
             cache_dir or settings.download_root or Path.home() / ".cache" / "dubbing-studio"
         )
         self._model = ModelLease(self._load, idle_ttl_s=idle_ttl_s)
+
+    @property
+    def model_id(self) -> str:
+        cfg = self._settings
+        return f"{cfg.model} {cfg.compute_type} beam={cfg.beam_size} vad={cfg.vad}"
 
     def info(self) -> EngineInfo:
         reason = self._missing()

@@ -102,6 +102,10 @@ class OpenAIConnection:
     def configured(self) -> bool:
         return self.settings.openai_configured
 
+    def model_id(self, *models: str) -> str:
+        """Models named by a server are its own: ``whisper-1`` elsewhere is another model."""
+        return f"{'+'.join(models)}@{self.base_url}"
+
     @property
     def client(self) -> openai.OpenAI:
         """The SDK client; ``EngineUnavailable`` when neither key nor base URL is set."""

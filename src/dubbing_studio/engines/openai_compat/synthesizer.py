@@ -23,7 +23,12 @@ from dubbing_studio.engines.openai_compat.client import (
     upstream_errors,
 )
 from dubbing_studio.engines.openai_compat.translator import OpenAITranslator
-from dubbing_studio.engines.protocols import Capability, EngineInfo, SynthesisOptions
+from dubbing_studio.engines.protocols import (
+    Capability,
+    EngineInfo,
+    SynthesisOptions,
+    Synthesizer,
+)
 from dubbing_studio.engines.registry import Engine
 from dubbing_studio.engines.text import split_sentences
 
@@ -55,7 +60,7 @@ VOICE_GENDERS: dict[str, str | None] = {
 }
 
 
-class OpenAISynthesizer(Engine):
+class OpenAISynthesizer(Engine, Synthesizer):
     """Synthesizer protocol; ``director`` writes delivery instructions when none are given."""
 
     name = "openai"
@@ -65,6 +70,16 @@ class OpenAISynthesizer(Engine):
     ) -> None:
         self.connection = connection
         self.director = director
+
+    @property
+    def model_id(self) -> str:
+        """The default TTS model and, where it writes the delivery instructions, the director's
+        (``SynthesisOptions.model``, when a caller sets it, is part of the call instead)."""
+        cfg = self.connection.settings.openai
+        models = [cfg.tts_model]
+        if self.director is not None and cfg.voice_director and _directed(cfg.tts_model):
+            models.append(f"directed by {self.director.model_id}")
+        return self.connection.model_id(*models)
 
     def info(self) -> EngineInfo:
         configured = self.connection.configured
@@ -131,7 +146,7 @@ class OpenAISynthesizer(Engine):
             )
         model = model or self.connection.settings.openai.tts_model
         directions = ""
-        if model.startswith("gpt-4o-mini-tts"):
+        if _directed(model):
             directions = instructions or self._direct(text, language)
         client = self.connection.client
         parts = []
@@ -158,3 +173,8 @@ class OpenAISynthesizer(Engine):
         except StudioError as exc:
             log.warning("Voice director unavailable, speaking without instructions: %s", exc)
             return ""
+
+
+def _directed(model: str) -> bool:
+    """Whether the TTS model follows delivery instructions."""
+    return model.startswith("gpt-4o-mini-tts")

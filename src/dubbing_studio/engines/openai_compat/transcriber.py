@@ -23,7 +23,12 @@ from dubbing_studio.engines.openai_compat.client import (
     upstream_errors,
 )
 from dubbing_studio.engines.openai_compat.translator import OpenAITranslator
-from dubbing_studio.engines.protocols import Capability, EngineInfo, TranscribeOptions
+from dubbing_studio.engines.protocols import (
+    Capability,
+    EngineInfo,
+    TranscribeOptions,
+    Transcriber,
+)
 from dubbing_studio.engines.registry import Engine
 
 log = logging.getLogger(__name__)
@@ -31,7 +36,7 @@ log = logging.getLogger(__name__)
 TASKS = ("transcribe", "translate")
 
 
-class OpenAITranscriber(Engine):
+class OpenAITranscriber(Engine, Transcriber):
     """Transcriber protocol; ``refiner`` polishes the result when ``refine_transcripts``."""
 
     name = "openai"
@@ -41,6 +46,15 @@ class OpenAITranscriber(Engine):
     ) -> None:
         self.connection = connection
         self.refiner = refiner
+
+    @property
+    def model_id(self) -> str:
+        """Both models (which one answers depends on the options), and the refiner's."""
+        cfg = self.connection.settings.openai
+        models = [cfg.transcribe_model, cfg.timestamped_transcribe_model]
+        if self.refiner is not None and cfg.refine_transcripts:
+            models.append(f"refined by {self.refiner.model_id}")
+        return self.connection.model_id(*models)
 
     def info(self) -> EngineInfo:
         cfg = self.connection.settings.openai

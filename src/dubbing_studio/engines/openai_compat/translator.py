@@ -24,14 +24,13 @@ from dubbing_studio.domain.errors import EngineFailed, InvalidInput, Unsupported
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name, resolve_language
 from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.engines.openai_compat.client import NOT_CONFIGURED, OpenAIConnection
-from dubbing_studio.engines.protocols import Capability, EngineInfo
+from dubbing_studio.engines.protocols import Capability, EngineInfo, Shortener, Translator
 from dubbing_studio.engines.registry import Engine
 
 log = logging.getLogger(__name__)
 
 CONTEXT_LINES = 2
 PER_LINE_FALLBACK_MAX = 25
-CHARS_PER_SECOND = 14.0  # typical dubbed speech, used to turn a duration into a length
 _CHARS_PER_TOKEN = 3  # conservative for non-English output
 _TOKENS_PER_LINE_OVERHEAD = 8  # the id, quotes and separators around each line in JSON
 _VOICE_DIRECTION_TEXT_MAX = 2000
@@ -58,13 +57,17 @@ class ReplyError(ValueError):
     """A model reply that does not hold one usable line per requested id."""
 
 
-class OpenAITranslator(Engine):
+class OpenAITranslator(Engine, Translator, Shortener):
     """Translator protocol over chat completions, plus the studio's other LLM rewrites."""
 
     name = "openai"
 
     def __init__(self, connection: OpenAIConnection) -> None:
         self.connection = connection
+
+    @property
+    def model_id(self) -> str:
+        return self.connection.model_id(self.connection.settings.openai.chat_model)
 
     def info(self) -> EngineInfo:
         configured = self.connection.configured
@@ -130,23 +133,14 @@ class OpenAITranslator(Engine):
         )
         return _clean_line(reply)
 
-    def shorten(
-        self,
-        text: str,
-        language: str,
-        *,
-        max_chars: int | None = None,
-        target_seconds: float | None = None,
-    ) -> str:
-        """Say the same line in at most ``max_chars`` (or what fits ``target_seconds``).
+    def shorten(self, text: str, language: str, max_chars: int) -> str:
+        """Say the same line in at most ``max_chars``.
 
         Best effort: the model's version is used when it is shorter than the original, even
         if still over the limit; otherwise the original comes back unchanged.
         """
-        if max_chars is None:
-            if target_seconds is None:
-                raise InvalidInput("shorten needs max_chars or target_seconds.")
-            max_chars = max(1, int(target_seconds * CHARS_PER_SECOND))
+        if max_chars < 1:
+            raise InvalidInput("shorten needs a positive max_chars.")
         if len(text) <= max_chars:
             return text
         system = _SHORTEN.format(language=language_name(language), max_chars=max_chars)
