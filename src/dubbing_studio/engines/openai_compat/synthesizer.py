@@ -12,7 +12,6 @@ import logging
 from typing import Literal
 
 import numpy as np
-from openai import omit
 
 from dubbing_studio.domain.errors import InvalidInput, NotFound, StudioError
 from dubbing_studio.domain.languages import LANGUAGE_NAMES
@@ -133,6 +132,8 @@ class OpenAISynthesizer(Engine):
         directions = ""
         if model.startswith("gpt-4o-mini-tts"):
             directions = instructions or self._direct(text, language)
+        from openai import omit  # the SDK loads on first use (client.py)
+
         client = self.connection.client
         parts = []
         for chunk in chunks:
