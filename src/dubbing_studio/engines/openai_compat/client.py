@@ -1,8 +1,8 @@
 """One OpenAI client per process, the chat call every engine shares, and the one place where
 the SDK's exceptions become the studio's errors.
 
-The SDK takes about 0.4 s to import, so it is imported on the first request, not at start-up:
-the local engines and the CLI never pay for it.
+The SDK (and httpx under it) takes about 0.4 s to import, so it is imported on the first
+request, not at start-up: the local engines and the CLI never pay for it.
 
 The same code talks to api.openai.com and to OpenAI-compatible servers (llama.cpp, vLLM,
 Ollama, the studio itself); where they differ (the name of the output-token limit, voices) it
@@ -16,13 +16,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
-
-import httpx
+from urllib.parse import urlsplit
 
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable, InvalidInput
 
 if TYPE_CHECKING:
+    import httpx
     import openai
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class OpenAIConnection:
     def __init__(self, settings: Settings, *, http_client: httpx.Client | None = None) -> None:
         self.settings = settings
         self.base_url = (settings.openai_base_url or OPENAI_BASE_URL).rstrip("/")
-        self.is_openai = httpx.URL(self.base_url).host.endswith("openai.com")
+        self.is_openai = (urlsplit(self.base_url).hostname or "").endswith("openai.com")
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
