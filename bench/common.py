@@ -270,6 +270,51 @@ def run_isolated(fn: Callable[..., T], *args: Any, timeout_s: float = 1800.0) ->
     return Isolated(payload, float(peak))
 
 
+# --- a whole command in its own process -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRun:
+    """What one command cost, start to exit: as a user running it would see and pay."""
+
+    wall_s: float
+    cpu_s: float  # user + system time of the process and of the children it waited for
+    peak_mb: float  # the largest peak resident memory among the process and those children
+
+
+# Runs the command from a small Python parent: the kernel's peak-memory figure of a child starts
+# from its parent's (fork+exec carries it over), so it starts here at ~10 MB, not at this
+# benchmark's size. The command's stdout is dropped; its stderr is the parent's.
+_MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps([code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024]))
+"""
+
+
+def run_measured(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> ProcessRun:
+    """``argv`` as a separate process: wall time, CPU time and peak memory of the whole run."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=1800,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    code, wall, cpu, peak = json.loads(lines[-1]) if lines else (done.returncode, 0, 0, 0)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} ... exited with {code}:\n{done.stderr[-4000:]}")
+    return ProcessRun(wall, cpu, peak)
+
+
 # --- a real server process ----------------------------------------------------------------
 
 

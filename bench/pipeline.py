@@ -13,6 +13,12 @@ For en→es and en→en with the default engines on the >= 60 s input:
 The engine calls the pipeline counted (``result.engine_calls``) must match the replayed ones,
 and translation must be one engine call per job.
 
+Against the script a user would write (``bench/naive.py``): ``dubbing-studio dub`` and that
+script as whole processes, each with a fresh artifact store, alternating, ``reps`` pairs:
+wall, CPU (user + system) and peak memory ratios, like for like (one voice, the script's, no
+diarization) and with the studio's defaults. And the CLI's start-up: ``--help``, and the time
+from launching ``dub`` to its first stage.
+
     .venv/bin/python bench/pipeline.py [--quick] [--reps N]
 """
 
@@ -20,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    CACHE_DIR,
     BenchInput,
+    ProcessRun,
     TimedGate,
     alternate,
     bench_settings,
@@ -44,6 +54,7 @@ from common import (
     print_table,
     revision,
     run_isolated,
+    run_measured,
     timed_studio,
 )
 from dubbing_studio.domain.dub import DubPlan, FitOutcome
@@ -58,6 +69,15 @@ from dubbing_studio.services.studio import Studio
 DIRECTIONS = {"en-es": "es", "en-en": "en"}
 OVERHEAD_TARGET = 1.10
 PEAK_TARGET_MB = 2048.0
+NAIVE_SCRIPT = Path(__file__).resolve().parent / "naive.py"
+# The voice bench/naive.py speaks with, per target language (the studio's first pick for one
+# speaker): the like-for-like dub uses it too.
+NAIVE_VOICES = {"en": "piper:en_US-joe-medium", "es": "kokoro:jm_kumo"}
+VARIANTS = ("like-for-like", "defaults")
+# Studio wall time / the naive script's, at most (issue 12).
+NAIVE_TARGETS = {"like-for-like": 0.8, "defaults": 1.0}
+PEAK_TARGET_DEFAULT_EN_MB = 1024.0
+STARTUP_TARGET_S = 0.5
 # Lines the pipeline synthesizes a second time, at the faster rate it planned.
 _RESYNTHESIZED = {FitOutcome.SPED_UP, FitOutcome.OVERRUN, FitOutcome.TRIMMED}
 
@@ -244,6 +264,134 @@ def warm_figures(
     }
 
 
+# --- the studio's CLI against the naive script, whole processes ---------------------------
+
+
+def cli_environment(root: Path) -> dict[str, str]:
+    """``dubbing-studio`` with local engines and a fresh data folder under ``root`` (an empty
+    artifact store) that shares the assembled models with every other run."""
+    data = root / "data"
+    data.mkdir()
+    models = CACHE_DIR / "data" / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (data / "models").symlink_to(models, target_is_directory=True)
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OPENAI_", "DUBBING_STUDIO_"))
+    }
+    return {
+        **environment,
+        "DUBBING_STUDIO_DATA_DIR": str(data),
+        "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
+        "DUBBING_STUDIO_LOG_LEVEL": "warning",
+    }
+
+
+def studio_arguments(source: Path, target: str, variant: str, out: Path) -> list[str]:
+    one_voice = ["--no-diarize", "--voice", NAIVE_VOICES[target]]
+    options = one_voice if variant == "like-for-like" else []
+    return ["dub", str(source), "--to", target, *options, "--out", str(out)]
+
+
+def studio_cli(source: Path, target: str, variant: str) -> ProcessRun:
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as work:
+        root = Path(work)
+        command = [sys.executable, "-m", "dubbing_studio"]
+        arguments = studio_arguments(source, target, variant, root / "out")
+        return run_measured([*command, *arguments], env=cli_environment(root), cwd=root)
+
+
+def naive_script(source: Path, target: str) -> ProcessRun:
+    with tempfile.TemporaryDirectory(prefix="bench-naive-") as work:
+        out = Path(work) / "dub.wav"
+        command = [sys.executable, str(NAIVE_SCRIPT), str(source), "--to", target]
+        return run_measured([*command, "--out", str(out)], cwd=Path(work))
+
+
+def against_naive(source: Path, target: str, variant: str, reps: int) -> dict[str, Any]:
+    """The studio's ``dub`` and the naive script, alternating, ``reps`` pairs."""
+    studio: list[ProcessRun] = []
+    naive: list[ProcessRun] = []
+
+    def studio_once() -> float:
+        studio.append(studio_cli(source, target, variant))
+        return studio[-1].wall_s
+
+    def naive_once() -> float:
+        naive.append(naive_script(source, target))
+        return naive[-1].wall_s
+
+    alternate(studio_once, naive_once, reps)
+    wall_ratio = median_ratio([r.wall_s for r in studio], [r.wall_s for r in naive])
+    figures = {
+        "studio_wall_s": [r.wall_s for r in studio],
+        "naive_wall_s": [r.wall_s for r in naive],
+        "studio_cpu_s": [r.cpu_s for r in studio],
+        "naive_cpu_s": [r.cpu_s for r in naive],
+        "studio_peak_mb": max(r.peak_mb for r in studio),
+        "naive_peak_mb": max(r.peak_mb for r in naive),
+        "wall_ratio": wall_ratio,
+        "cpu_ratio": median_ratio([r.cpu_s for r in studio], [r.cpu_s for r in naive]),
+        "peak_ratio": median_ratio([r.peak_mb for r in studio], [r.peak_mb for r in naive]),
+        "target": NAIVE_TARGETS[variant],
+        "ok": wall_ratio <= NAIVE_TARGETS[variant],
+    }
+    if variant == "defaults" and target == "en":
+        figures["peak_ok"] = figures["studio_peak_mb"] <= PEAK_TARGET_DEFAULT_EN_MB
+    return figures
+
+
+# Stands in for the pipeline's run: prints the seconds since the parent launched this process
+# (its first argument) when ``dub`` starts the first stage, and exits there.
+_FIRST_STAGE = """
+import sys, time
+from dubbing_studio.pipeline.runner import DubPipeline
+
+async def first_stage(*args, **kwargs):
+    print(time.time() - float(sys.argv[1]), flush=True)
+    raise SystemExit(0)
+
+DubPipeline.run = first_stage
+from dubbing_studio.cli import app
+app(sys.argv[2:], prog_name="dubbing-studio")
+"""
+
+
+def first_stage_s(source: Path) -> float:
+    """Seconds from launching ``dubbing-studio dub`` to its first stage (interpreter start,
+    imports, wiring, the plan's check)."""
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as work:
+        root = Path(work)
+        arguments = studio_arguments(source, "en", "like-for-like", root / "out")
+        environment = cli_environment(root)
+        launched = time.time()
+        done = subprocess.run(
+            [sys.executable, "-c", _FIRST_STAGE, repr(launched), *arguments],
+            capture_output=True, text=True, env=environment, cwd=root, check=False,
+        )  # fmt: skip
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"dub did not reach its first stage:\n{done.stderr[-4000:]}")
+    return float(done.stdout.split()[0])
+
+
+def startup_figures(source: Path, reps: int) -> dict[str, Any]:
+    """The CLI's start-up: a bare interpreter, ``--help``, and ``dub`` to its first stage."""
+    python = [run_measured([sys.executable, "-c", "pass"]).wall_s for _ in range(reps)]
+    help_s = [
+        run_measured([sys.executable, "-m", "dubbing_studio", "--help"]).wall_s for _ in range(reps)
+    ]
+    first = [first_stage_s(source) for _ in range(reps)]
+    return {
+        "python_s": statistics.median(python),
+        "help_s": statistics.median(help_s),
+        "first_stage_s": statistics.median(first),
+        "first_stage_runs_s": first,
+        "target_s": STARTUP_TARGET_S,
+        "ok": statistics.median(first) <= STARTUP_TARGET_S,
+    }
+
+
 def report(figures: dict[str, Any]) -> None:
     source = figures["input"]
     runs = figures["runs"]
@@ -279,6 +427,28 @@ def report(figures: dict[str, Any]) -> None:
             for label, seconds in run["replay_by_engine_s"].items()
         ],
     )
+    print_table(
+        f"dubbing-studio dub against bench/naive.py, whole processes, {figures['reps']} "
+        "alternating pairs (ratios: median of studio / naive per pair; targets: wall <= "
+        f"{NAIVE_TARGETS['like-for-like']} like for like, <= {NAIVE_TARGETS['defaults']} with "
+        f"defaults; studio peak <= {PEAK_TARGET_DEFAULT_EN_MB:.0f} MB for en-en defaults)",
+        ("direction", "plan", "studio wall s", "naive wall s", "wall", "CPU", "peak RSS",
+         "studio MB", "naive MB", "target met"),
+        [
+            (name, variant, statistics.median(f["studio_wall_s"]),
+             statistics.median(f["naive_wall_s"]), f["wall_ratio"], f["cpu_ratio"],
+             f["peak_ratio"], f["studio_peak_mb"], f["naive_peak_mb"], f["ok"])
+            for name, variants in figures["vs_naive"].items()
+            for variant, f in variants.items()
+        ],
+    )  # fmt: skip
+    startup = figures["startup"]
+    print(
+        f"\nCLI start-up (median of {figures['startup_reps']}): python -c pass "
+        f"{startup['python_s']:.2f} s, dubbing-studio --help {startup['help_s']:.2f} s, "
+        f"dub to its first stage {startup['first_stage_s']:.2f} s "
+        f"(target <= {STARTUP_TARGET_S} s: {'OK' if startup['ok'] else 'not met'})"
+    )
     for name, run in runs.items():
         print(
             f"{name}: translate engine calls per job (cold, then warm runs) "
@@ -300,7 +470,13 @@ def main() -> None:
     figures: dict[str, Any] = {"bench": "pipeline", "quick": args.quick, "machine": machine()}
     figures["revision"] = revision()
     figures.update(input=source.describe(), reps=reps)
-    figures["targets"] = {"overhead_ratio": OVERHEAD_TARGET, "peak_mb": PEAK_TARGET_MB}
+    figures["targets"] = {
+        "overhead_ratio": OVERHEAD_TARGET,
+        "peak_mb": PEAK_TARGET_MB,
+        "vs_naive_wall_ratio": NAIVE_TARGETS,
+        "peak_mb_default_en": PEAK_TARGET_DEFAULT_EN_MB,
+        "startup_s": STARTUP_TARGET_S,
+    }
 
     cold = {}
     for name, target in DIRECTIONS.items():
@@ -327,6 +503,12 @@ def main() -> None:
             )
             runs[name]["overhead_ok"] = runs[name]["overhead_ratio"] <= OVERHEAD_TARGET
     figures["runs"] = runs
+    figures["vs_naive"] = {
+        name: {variant: against_naive(source.path, target, variant, reps) for variant in VARIANTS}
+        for name, target in DIRECTIONS.items()
+    }
+    figures["startup_reps"] = 2 if args.quick else 5
+    figures["startup"] = startup_figures(source.path, figures["startup_reps"])
     finish(figures)
     report(figures)
     emit_json(figures)

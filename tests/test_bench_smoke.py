@@ -21,12 +21,12 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 TIMEOUT_S = 600
 
 
-def _run_quick(script: str) -> dict[str, Any]:
+def _run_quick(script: str, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), "--quick"],
         capture_output=True,
         text=True,
-        timeout=TIMEOUT_S,
+        timeout=timeout_s,
         cwd=BENCH.parent,
         check=False,
     )
@@ -67,7 +67,8 @@ def test_engines_bench_quick() -> None:
 
 
 def test_pipeline_bench_quick() -> None:
-    figures = _run_quick("pipeline.py")
+    # Twice the others': it also runs the CLI and bench/naive.py as 8 whole processes.
+    figures = _run_quick("pipeline.py", timeout_s=2 * TIMEOUT_S)
     assert set(figures["runs"]) == {"en-es", "en-en"}
     for name, run in figures["runs"].items():
         assert {
@@ -85,6 +86,22 @@ def test_pipeline_bench_quick() -> None:
         assert run["calls_match"] is True, name
         assert run["translate_calls_ok"] is True, name
     assert all(n == 1 for n in figures["runs"]["en-es"]["translate_calls"])
+    assert set(figures["vs_naive"]) == {"en-es", "en-en"}
+    for name, variants in figures["vs_naive"].items():
+        assert set(variants) == {"like-for-like", "defaults"}, name
+        for variant, against in variants.items():
+            for who in ("studio", "naive"):
+                assert len(against[f"{who}_wall_s"]) == figures["reps"], (name, variant)
+                assert all(s > 0 for s in against[f"{who}_cpu_s"]), (name, variant, who)
+                assert 0 < against[f"{who}_peak_mb"] < 4096, (name, variant, who)
+            assert {"wall_ratio", "cpu_ratio", "peak_ratio"} <= against.keys()
+            assert all(against[r] > 0 for r in ("wall_ratio", "cpu_ratio", "peak_ratio"))
+            assert against["target"] in (0.8, 1.0) and isinstance(against["ok"], bool)
+    assert isinstance(figures["vs_naive"]["en-en"]["defaults"]["peak_ok"], bool)
+    startup = figures["startup"]
+    assert 0 < startup["python_s"] < startup["first_stage_s"], startup
+    assert startup["help_s"] > startup["python_s"], startup
+    assert len(startup["first_stage_runs_s"]) == figures["startup_reps"]
 
 
 def test_load_bench_quick() -> None:

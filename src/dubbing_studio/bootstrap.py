@@ -72,6 +72,7 @@ ENGINE_LIBRARIES = (
     "resemblyzer",
     "pedalboard",
     "pyloudnorm",
+    "openai",  # the OpenAI engines import the SDK on first use (engines/openai_compat/client.py)
 )
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -34,7 +34,6 @@ from dubbing_studio.domain.errors import InvalidInput, StudioError
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
-from dubbing_studio.jobs.store import ApiKeyStore, DubStore
 from dubbing_studio.logs import logging_config
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.context import STAGES
@@ -42,6 +41,9 @@ from dubbing_studio.pipeline.context import Progress as ProgressEvent
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
 from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
+
+if TYPE_CHECKING:
+    from dubbing_studio.jobs.store import ApiKeyStore
 
 app = typer.Typer(
     name="dubbing-studio",
@@ -308,6 +310,9 @@ app.add_typer(keys, name="keys")
 
 @contextlib.contextmanager
 def _key_store() -> Iterator[ApiKeyStore]:
+    # SQLAlchemy and Alembic take 0.7 s to import: only the key commands need the database.
+    from dubbing_studio.jobs.store import ApiKeyStore, DubStore
+
     store = DubStore(Settings().database)
     try:
         store.migrate()

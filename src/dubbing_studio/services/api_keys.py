@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from dubbing_studio.domain.errors import InvalidInput, NotFound
 from dubbing_studio.domain.keys import ApiKey
-from dubbing_studio.jobs.store import ApiKeyStore
+
+if TYPE_CHECKING:  # the store's SQLAlchemy is 0.5 s to import; the CLI's dub never needs it
+    from dubbing_studio.jobs.store import ApiKeyStore
 
 KEY_PREFIX = "ds_"
 KEY_BYTES = 32

@@ -6,7 +6,7 @@ one connection, and the translator doubles as transcript refiner and voice direc
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from dubbing_studio.config import Settings
 from dubbing_studio.engines.openai_compat.client import OpenAIConnection
@@ -15,6 +15,9 @@ from dubbing_studio.engines.openai_compat.transcriber import OpenAITranscriber
 from dubbing_studio.engines.openai_compat.translator import OpenAITranslator
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "OpenAIConnection",

@@ -1,6 +1,9 @@
 """One OpenAI client per process, the chat call every engine shares, and the one place where
 the SDK's exceptions become the studio's errors.
 
+The SDK (and httpx under it) takes about 0.4 s to import, so it is imported on the first
+request, not at start-up: the local engines and the CLI never pay for it.
+
 The same code talks to api.openai.com and to OpenAI-compatible servers (llama.cpp, vLLM,
 Ollama, the studio itself); where they differ (the name of the output-token limit, voices) it
 is decided here from the base URL.
@@ -12,13 +15,15 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import httpx
-import openai
-from openai import omit
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable, InvalidInput
+
+if TYPE_CHECKING:
+    import httpx
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,8 @@ class UpstreamRateLimited(EngineFailed):
 @contextmanager
 def upstream_errors(action: str) -> Iterator[None]:
     """Turn an SDK exception raised by ``action`` (e.g. "translation") into a studio error."""
+    import openai
+
     try:
         yield
     except openai.APITimeoutError as exc:  # before APIConnectionError, its base class
@@ -90,7 +97,7 @@ class OpenAIConnection:
     def __init__(self, settings: Settings, *, http_client: httpx.Client | None = None) -> None:
         self.settings = settings
         self.base_url = (settings.openai_base_url or OPENAI_BASE_URL).rstrip("/")
-        self.is_openai = httpx.URL(self.base_url).host.endswith("openai.com")
+        self.is_openai = (urlsplit(self.base_url).hostname or "").endswith("openai.com")
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
@@ -117,6 +124,8 @@ class OpenAIConnection:
             return self._client
 
     def _build(self) -> openai.OpenAI:
+        import openai
+
         key = self.settings.openai_api_key
         cfg = self.settings.openai
         log.info("OpenAI client for %s (key %s)", self.base_url, "set" if key else "not set")
@@ -152,6 +161,8 @@ class OpenAIConnection:
             return self._complete(system, user, json_mode=json_mode, action=action)
 
     def _complete(self, system: str, user: str, *, json_mode: bool, action: str) -> str:
+        from openai import omit
+
         limit = self.settings.openai.max_output_tokens
         with upstream_errors(action):
             response = self.client.chat.completions.create(

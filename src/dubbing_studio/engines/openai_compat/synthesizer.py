@@ -12,7 +12,6 @@ import logging
 from typing import Literal
 
 import numpy as np
-from openai import omit
 
 from dubbing_studio.domain.errors import InvalidInput, NotFound, StudioError
 from dubbing_studio.domain.languages import LANGUAGE_NAMES
@@ -148,6 +147,8 @@ class OpenAISynthesizer(Engine, Synthesizer):
         directions = ""
         if _directed(model):
             directions = instructions or self._direct(text, language)
+        from openai import omit  # the SDK loads on first use (client.py)
+
         client = self.connection.client
         parts = []
         for chunk in chunks:

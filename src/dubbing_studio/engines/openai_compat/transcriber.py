@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-from openai import omit
-from openai.types.audio import TranscriptionSegment, TranscriptionWord
+from typing import TYPE_CHECKING
 
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, resolve_language
@@ -30,6 +28,9 @@ from dubbing_studio.engines.protocols import (
     Transcriber,
 )
 from dubbing_studio.engines.registry import Engine
+
+if TYPE_CHECKING:
+    from openai.types.audio import TranscriptionSegment, TranscriptionWord
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class OpenAITranscriber(Engine, Transcriber):
 
     def _plain(self, audio: Path, options: TranscribeOptions) -> Transcription:
         """Text only; OpenAI reports no language here, so it is the caller's or ''."""
+        from openai import omit  # the SDK loads on first use (client.py)
+
         client = self.connection.client
         with upstream_errors("transcription"), audio.open("rb") as file:
             response = client.audio.transcriptions.create(
@@ -102,6 +105,8 @@ class OpenAITranscriber(Engine, Transcriber):
         )
 
     def _timestamped(self, audio: Path, options: TranscribeOptions) -> Transcription:
+        from openai import omit  # the SDK loads on first use (client.py)
+
         client = self.connection.client
         with upstream_errors("transcription"), audio.open("rb") as file:
             response = client.audio.transcriptions.create(
@@ -123,6 +128,8 @@ class OpenAITranscriber(Engine, Transcriber):
 
     def _translate(self, audio: Path, options: TranscribeOptions) -> Transcription:
         """English text with segment timing (the endpoint gives no word timestamps)."""
+        from openai import omit  # the SDK loads on first use (client.py)
+
         client = self.connection.client
         with upstream_errors("translation"), audio.open("rb") as file:
             response = client.audio.translations.create(
