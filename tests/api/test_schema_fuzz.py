@@ -53,8 +53,10 @@ def fuzz_settings(root: Path) -> Settings:
 
 
 # The schema as the app generates it (collection needs it before any server runs); the test
-# checks the served one is the same.
-OPENAPI = create_app(fuzz_settings(Path("unused"))).openapi()
+# checks the served one is the same. This app never serves: a fixed link secret keeps it from
+# writing one into a data folder.
+_SCHEMA_ONLY = {"media_link_secret": SecretStr("schema-only")}
+OPENAPI = create_app(fuzz_settings(Path("unused")).model_copy(update=_SCHEMA_ONLY)).openapi()
 schema = schemathesis.openapi.from_dict(OPENAPI, config=SchemathesisConfig.from_dict(CONFIG))
 
 
