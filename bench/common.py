@@ -32,8 +32,8 @@ import numpy as np
 from dubbing_studio import media
 from dubbing_studio.bootstrap import LOCAL_DEFAULTS, build_studio
 from dubbing_studio.config import EngineDefaults, Settings, WhisperSettings
+from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.engines.protocols import Capability
-from dubbing_studio.services.gate import EngineGate
 from dubbing_studio.services.studio import Studio
 
 T = TypeVar("T")

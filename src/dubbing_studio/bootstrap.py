@@ -11,12 +11,12 @@ import importlib.util
 import warnings
 
 from dubbing_studio.config import Settings
+from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.engines.local import register_local_engines
 from dubbing_studio.engines.local.speakers import ResemblyzerEncoder
 from dubbing_studio.engines.openai_compat import register_openai_engines
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
-from dubbing_studio.services.gate import EngineGate
 from dubbing_studio.services.language_id import LanguageIdentifier
 from dubbing_studio.services.studio import Studio
 

@@ -22,8 +22,8 @@ from pydantic import SecretStr
 
 from dubbing_studio.api.app import create_app
 from dubbing_studio.config import Settings
+from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.logs import JsonFormatter, RequestIdFilter, request_id
-from dubbing_studio.services.gate import EngineGate
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -36,9 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dubbing_studio.api.deps import require_api_key
 from dubbing_studio.api.request_ids import REQUEST_ID_HEADER
+from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.logs import request_id, valid_request_id
 from dubbing_studio.services.dubs import DubService
-from dubbing_studio.services.gate import EngineGate
 
 PREFIX = "dubbing_studio"
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

@@ -10,7 +10,7 @@ from dubbing_studio.domain.errors import UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Voice
 from dubbing_studio.engines.registry import EngineRegistry
-from dubbing_studio.services.voices import ENGINE_PREFERENCE, usable_voices
+from dubbing_studio.engines.voices import ENGINE_PREFERENCE, usable_voices
 
 
 @dataclass(frozen=True, slots=True)

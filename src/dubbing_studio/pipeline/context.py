@@ -1,16 +1,19 @@
-"""What the stages of one dub share: engines (through the studio's gate), the artifact
-store, the plan, engine-call counts and a progress callback."""
+"""What the stages of one dub share: engines (through their gate), the artifact store, the
+plan, engine-call counts and a progress callback."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from dubbing_studio.config import Settings
 from dubbing_studio.domain.dub import DubPlan, Segment
+from dubbing_studio.engines.gate import EngineGate
+from dubbing_studio.engines.protocols import SpeakerEncoder
+from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore
-from dubbing_studio.services.studio import Studio
 
 T = TypeVar("T")
 
@@ -37,9 +40,26 @@ def ignore_progress(_: Progress) -> None:
     """The default progress callback."""
 
 
+class DubEngines(Protocol):
+    """The little the pipeline needs of whoever wires the engines (the studio built in
+    ``bootstrap``): named so the pipeline depends on it, not on the services above it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def registry(self) -> EngineRegistry: ...
+
+    @property
+    def gate(self) -> EngineGate: ...
+
+    @property
+    def speaker_encoder(self) -> SpeakerEncoder: ...
+
+
 @dataclass
 class DubContext:
-    studio: Studio
+    studio: DubEngines
     store: ArtifactStore
     plan: DubPlan
     progress: ProgressCallback = ignore_progress

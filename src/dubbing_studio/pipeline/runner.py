@@ -13,7 +13,12 @@ from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
-from dubbing_studio.pipeline.context import DubContext, ProgressCallback, ignore_progress
+from dubbing_studio.pipeline.context import (
+    DubContext,
+    DubEngines,
+    ProgressCallback,
+    ignore_progress,
+)
 from dubbing_studio.pipeline.diarize import diarization_enabled
 from dubbing_studio.pipeline.export import export, segment_report
 from dubbing_studio.pipeline.ingest import ingest
@@ -22,7 +27,6 @@ from dubbing_studio.pipeline.recognise import recognise
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.pipeline.translate import translate_segments
-from dubbing_studio.services.studio import Studio
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class DubResult:
 
 
 class DubPipeline:
-    def __init__(self, studio: Studio, store: ArtifactStore) -> None:
+    def __init__(self, studio: DubEngines, store: ArtifactStore) -> None:
         self.studio = studio
         self.store = store
 

@@ -18,6 +18,7 @@ from dubbing_studio.config import Settings
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import Language, resolve_language
 from dubbing_studio.domain.speech import RECOGNITION_RATE, Glossary, Speech, Transcription
+from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.engines.protocols import (
     Capability,
     SpeakerEncoder,
@@ -26,9 +27,8 @@ from dubbing_studio.engines.protocols import (
 )
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.engines.text import split_sentences
-from dubbing_studio.services.gate import EngineGate
+from dubbing_studio.engines.voices import OPENAI_TTS_MODELS, VoiceChoice, choose_local_voice
 from dubbing_studio.services.language_id import LanguageIdentifier
-from dubbing_studio.services.voices import OPENAI_TTS_MODELS, VoiceChoice, choose_local_voice
 
 STREAM_CHUNK_CHARS = 400  # local engines: short groups, so streaming starts quickly
 OPENAI_CHUNK_CHARS = 4096  # OpenAI's own input limit: one request (and one voice direction)

@@ -29,7 +29,7 @@ from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Transcription
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
 from dubbing_studio.engines.protocols import Capability
-from dubbing_studio.services.voices import OPENAI_TTS_MODELS
+from dubbing_studio.engines.voices import OPENAI_TTS_MODELS
 
 router = APIRouter(
     prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(require_api_key)]
