@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import av
+import pysubs2
 import pytest
 
 from dubbing_studio import media
 from dubbing_studio.domain.dub import DubPlan, FitOutcome, Transcript
+from dubbing_studio.domain.subtitles import FORMATS
 from dubbing_studio.engines.protocols import TranscribeOptions
 from dubbing_studio.media.testpattern import speech_video
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
@@ -72,6 +74,24 @@ def test_jfk_to_spanish(spanish: DubResult, jfk: Path, pipeline_studio: Studio) 
     translation = " ".join(s.target_text for s in spanish.segments)
     wer = word_error_rate(translation, spoken.text)
     print(f"\nen→es back-transcription WER against the translation: {wer:.1%}")
+
+
+def test_every_subtitle_cue_of_a_dub_reads_well(spanish: DubResult) -> None:
+    """≤ 42 characters a line, ≤ 2 lines a cue, ≤ 20 characters a second (a bilingual cue
+    is read in one language), in SRT, WebVTT and ASS alike."""
+    names = [n for n in spanish.outputs if n.startswith("subtitles.")]
+    assert {
+        f"subtitles.{t}.{f}" for t in ("source", "target", "bilingual") for f in FORMATS
+    } <= set(names)
+    for name in names:
+        fmt = name.rsplit(".", 1)[-1]
+        events = pysubs2.SSAFile.from_string(spanish.outputs[name].read_text(), fmt)
+        assert len(events) >= 2, name
+        for event in events:
+            lines = event.plaintext.split("\n")
+            assert len(lines) <= 2 and all(0 < len(line) <= 42 for line in lines), (name, lines)
+            read = max(map(len, lines)) if ".bilingual." in name else sum(map(len, lines))
+            assert read / ((event.end - event.start) / 1000) <= 20.0, (name, event)
 
 
 def test_video_dub_copies_the_video(pipeline: DubPipeline, jfk: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Stage 7: write the outputs — dubbed audio, the video with the dub as its default track,
-subtitles (source, target, bilingual; SRT and WebVTT) and ``report.json``.
+subtitles (source, target, bilingual; SRT, WebVTT and ASS, laid out to read well) and
+``report.json``.
 
 Every file is written under a temp name and renamed into place, so a crash never leaves a
 half-written output behind.
@@ -15,21 +16,24 @@ from pathlib import Path
 from dubbing_studio import media
 from dubbing_studio.domain.dub import DubReport, SegmentReport
 from dubbing_studio.domain.speech import FloatAudio, TimedText
-from dubbing_studio.domain.subtitles import to_srt, to_vtt
+from dubbing_studio.domain.subtitles import FORMATS, readable_cues, readable_pairs, render
 from dubbing_studio.pipeline.speech import FittedLine
 
 VIDEO_FORMATS = ("mp4", "mkv")
 
 
 def subtitle_tracks(lines: Sequence[FittedLine]) -> dict[str, list[TimedText]]:
-    """Source lines at their original times; dubbed lines where the dub actually sounds."""
+    """Source lines at their original times; dubbed lines where the dub actually sounds;
+    each track as cues that read well (see ``domain.subtitles``)."""
     source = [TimedText(x.segment.start, x.segment.end, x.segment.source_text) for x in lines]
     target = [TimedText(x.start, max(x.end, x.start + 0.5), x.segment.target_text) for x in lines]
-    bilingual = [
-        TimedText(t.start, t.end, f"{t.text}\n{s.text}")
-        for t, s in zip(target, source, strict=True)
-    ]
-    return {"source": source, "target": target, "bilingual": bilingual}
+    return {
+        "source": readable_cues(source),
+        "target": readable_cues(target),
+        "bilingual": readable_pairs(
+            (t, s.text) for t, s in zip(target, source, strict=True) if t.text.strip()
+        ),
+    }
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -68,9 +72,9 @@ def export(
         outputs[f"audio.{fmt}"] = path
     tracks = subtitle_tracks(lines)
     for name, cues in tracks.items():
-        for fmt, render in (("srt", to_srt), ("vtt", to_vtt)):
+        for fmt in FORMATS:
             path = out_dir / f"{stem}.{name}.{fmt}"
-            write_text_atomic(path, render(cues))
+            write_text_atomic(path, render(cues, fmt))
             outputs[f"subtitles.{name}.{fmt}"] = path
     if has_video:
         container = video_format or ("mkv" if source.suffix.lower() in (".mkv", ".webm") else "mp4")
