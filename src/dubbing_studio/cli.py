@@ -41,6 +41,8 @@ from dubbing_studio.pipeline.context import Progress as ProgressEvent
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
 from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
+from dubbing_studio.services.subtitle_import import SubtitleImport
+from dubbing_studio.services.url_fetch import UrlFetcher, is_url
 
 if TYPE_CHECKING:
     from dubbing_studio.jobs.store import ApiKeyStore
@@ -242,7 +244,9 @@ def engines() -> None:
 @app.command()
 @_friendly_errors
 def dub(
-    input: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Audio or video.")],
+    input: Annotated[
+        str, typer.Argument(help="Audio or video: a file, or an http(s) URL (media or page).")
+    ],
     to: Annotated[str, typer.Option("--to", help="Target language (code or name).")],
     source: Annotated[str, typer.Option("--from", help="Source language, or auto.")] = "auto",
     voice: Annotated[str | None, typer.Option(help="Voice for every speaker.")] = None,
@@ -267,6 +271,20 @@ def dub(
             "(default: when the speakers extra is installed).",
         ),
     ] = None,
+    transcript: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="SRT, WebVTT or ASS transcript: skip recognition."
+        ),
+    ] = None,
+    translation: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="SRT, WebVTT or ASS translation: skip translation, keep its timing.",
+        ),
+    ] = None,
 ) -> None:
     """Dub audio or video into another language, fitted to the original timing."""
     plan = build_plan(
@@ -283,7 +301,16 @@ def dub(
         formats=formats,
         diarize=diarize,
     )
-    _run_dub(input, plan, out)
+    subtitles = SubtitleImport.parse(_named_text(transcript), _named_text(translation))
+    if not is_url(input):
+        path = Path(input)
+        if not path.is_file():
+            raise InvalidInput(f"{input} is not a file (nor an http(s) URL).")
+        _run_dub(path, plan, out, subtitles)
+        return
+    with UrlFetcher(Settings()).fetch(input) as fetched:
+        console.print(f"fetched {fetched.name} ({fetched.kind})")
+        _run_dub(fetched.path, plan, out, subtitles)
 
 
 @app.command()
@@ -366,11 +393,26 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-def _run_dub(source: Path, plan: DubPlan, out: Path) -> None:
+def _named_text(path: Path | None) -> tuple[str, str] | None:
+    if path is None:
+        return None
+    try:
+        return path.name, path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"Cannot read {path} as UTF-8 text: {exc}") from None
+
+
+def _run_dub(
+    source: Path, plan: DubPlan, out: Path, subtitles: SubtitleImport | None = None
+) -> None:
     settings = Settings()
     studio = build_studio(settings)
     pipeline = DubPipeline(studio, ArtifactStore(settings.data_dir / "artifacts"))
-    pipeline.check(plan)
+    pipeline.check(plan, translating=subtitles is None or not subtitles.translation)
+    transcript = None
+    if subtitles is not None:
+        info = media.probe_untrusted(source, max_duration_s=settings.max_duration_s)
+        transcript = subtitles.to_transcript(studio, plan.source_language, info.duration)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description:<12}"),
@@ -387,7 +429,7 @@ def _run_dub(source: Path, plan: DubPlan, out: Path) -> None:
                 tasks[event.stage], completed=event.done, total=event.total, note=event.message[:50]
             )
 
-        result = _run(pipeline.run(source, plan, out, progress=on_progress))
+        result = _run(pipeline.run(source, plan, out, transcript=transcript, progress=on_progress))
     _summary(result)
 
 

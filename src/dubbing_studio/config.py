@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +74,9 @@ class LimitSettings(BaseModel):
     max_json_kb: int = Field(1024, ge=1, description="Largest JSON request body.")
     max_form_fields: int = Field(16, ge=1, description="Most non-file fields in one form.")
     max_form_field_kb: int = Field(64, ge=1, description="Largest non-file form field.")
+    max_subtitle_kb: int = Field(
+        2048, ge=1, description="Largest subtitle file sent beside a dub's media."
+    )
     max_queued_jobs: int = Field(
         100, ge=1, description="Dubs waiting or running in the whole studio; more get 429."
     )
@@ -95,6 +98,22 @@ class RateLimitSettings(BaseModel):
 
     requests_per_minute: float = Field(120.0, ge=0, description="Sustained rate per client.")
     burst: int = Field(30, ge=1, description="Requests a client may make at once.")
+
+
+class UrlFetchSettings(BaseModel):
+    """Dubbing from a URL. Hosts resolving to loopback, private, link-local or metadata
+    addresses are refused unless named here."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names (or *.domain) fetched even when they resolve to the studio's "
+        "own network.",
+    )
+    allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="Networks (CIDR) fetched from all the same."
+    )
+    timeout_s: float = Field(30.0, gt=0, description="Longest wait for any one network read.")
+    max_redirects: int = Field(5, ge=0, description="Redirects followed, each one checked.")
 
 
 class EngineDefaults(BaseModel):
@@ -161,6 +180,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     quotas: QuotaSettings = QuotaSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    url_fetch: UrlFetchSettings = UrlFetchSettings()
 
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "DUBBING_STUDIO_OPENAI_API_KEY")

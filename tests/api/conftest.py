@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from dubbing_studio.api.app import create_app
 from dubbing_studio.bootstrap import build_studio
-from dubbing_studio.config import RateLimitSettings, Settings
+from dubbing_studio.config import RateLimitSettings, Settings, UrlFetchSettings
 from dubbing_studio.services.studio import Studio
 from tests.live import serving
 
@@ -25,6 +25,8 @@ def studio_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # Many tests share this one client; the rate limit's own tests use their own apps.
         rate_limit=RateLimitSettings(requests_per_minute=0),
         allowed_hosts=["testserver"],  # TestClient's host name
+        # URL input tests serve media on loopback, reached by this name (not by address).
+        url_fetch=UrlFetchSettings(allowed_hosts=["localhost"]),
         _env_file=None,  # type: ignore[call-arg]
     )
 

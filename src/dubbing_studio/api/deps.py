@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field
 
 from dubbing_studio import media
 from dubbing_studio.api.security import MediaLinks, app_path, is_media_request
-from dubbing_studio.api.uploads import FormLimits, Upload, upload_from
+from dubbing_studio.api.uploads import Form, FormLimits, Upload, form_from, upload_from
 from dubbing_studio.domain.errors import StudioError
 from dubbing_studio.services.api_keys import KeyRing
 from dubbing_studio.services.studio import Studio
@@ -72,8 +72,31 @@ def receive_media(request: Request, studio: Studio) -> AbstractAsyncContextManag
     )
 
 
+SUBTITLE_FIELDS = frozenset({"transcript", "translation"})
+
+
+def receive_dub_form(request: Request, studio: Studio) -> AbstractAsyncContextManager[Form]:
+    """A new dub's form: its media ``file`` (optional: a ``url`` may name it instead) and
+    subtitle files in the ``transcript``/``translation`` fields."""
+    settings = studio.settings
+    return form_from(
+        request,
+        temp_dir=settings.temp_dir,
+        max_bytes=settings.max_upload_bytes,
+        sniff=media.sniff,
+        form_limits=FormLimits.from_settings(settings.limits, SUBTITLE_FIELDS),
+    )
+
+
 def multipart_body(description: str, **fields: Mapping[str, object]) -> dict[str, object]:
     """OpenAPI ``requestBody`` for routes that parse multipart themselves (streaming)."""
+    return form_body(description, ("file",), fields)
+
+
+def form_body(
+    description: str, required: tuple[str, ...], fields: Mapping[str, Mapping[str, object]]
+) -> dict[str, object]:
+    """``multipart_body`` where the ``required`` fields are named (the file may be optional)."""
     properties: dict[str, object] = {
         "file": {"type": "string", "format": "binary", "description": description}
     }
@@ -83,7 +106,11 @@ def multipart_body(description: str, **fields: Mapping[str, object]) -> dict[str
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "required": ["file"], "properties": properties}
+                    "schema": {
+                        "type": "object",
+                        "required": list(required),
+                        "properties": properties,
+                    }
                 }
             },
         }

@@ -35,16 +35,31 @@ class FormLimits:
 
     max_fields: int
     max_field_bytes: int
+    # Fields that carry small text files (subtitles), with their own, larger bound.
+    text_files: frozenset[str] = frozenset()
+    max_text_file_bytes: int = 0
 
     @classmethod
-    def from_settings(cls, limits: LimitSettings) -> FormLimits:
-        return cls(limits.max_form_fields, limits.max_form_field_kb * 1024)
+    def from_settings(
+        cls, limits: LimitSettings, text_files: frozenset[str] = frozenset()
+    ) -> FormLimits:
+        return cls(
+            limits.max_form_fields,
+            limits.max_form_field_kb * 1024,
+            text_files,
+            limits.max_subtitle_kb * 1024,
+        )
+
+    def field_bytes(self, name: str | None) -> int:
+        return self.max_text_file_bytes if name in self.text_files else self.max_field_bytes
 
     def max_overhead(self) -> int:
         """The most a valid form may add to its file: every field at its largest, plus
         headers."""
-        return self.max_fields * self.max_field_bytes + (self.max_fields + 1) * (
-            MAX_PART_HEADER_BYTES
+        return (
+            self.max_fields * self.max_field_bytes
+            + len(self.text_files) * self.max_text_file_bytes
+            + (self.max_fields + 1) * MAX_PART_HEADER_BYTES
         )
 
 
@@ -147,10 +162,10 @@ class _FormReceiver:
         chunk = data[start:end]
         if not self._is_file:
             self._value += chunk
-            if len(self._value) > self.limits.max_field_bytes:
+            if len(self._value) > self.limits.field_bytes(self._part_name):
                 raise UploadTooLarge(
                     f"Form field {self._part_name!r} is larger than the "
-                    f"{self.limits.max_field_bytes // 1024} KB limit."
+                    f"{self.limits.field_bytes(self._part_name) // 1024} KB limit."
                 )
             return
         self.size += len(chunk)
@@ -220,6 +235,45 @@ async def receive_upload(
     On any error the partial file is removed before the error propagates. ``form_limits``
     defaults to the settings' defaults.
     """
+    form = await receive_form(
+        request,
+        temp_dir=temp_dir,
+        max_bytes=max_bytes,
+        sniff=sniff,
+        file_field=file_field,
+        form_limits=form_limits,
+    )
+    if form.upload is None:
+        raise InvalidInput(f"No file was sent in the {file_field!r} form field.")
+    return form.upload
+
+
+@dataclass
+class Form:
+    """A form whose file is optional (another field may say where the media is)."""
+
+    fields: dict[str, list[str]]
+    upload: Upload | None
+
+    def field(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else None
+
+    def discard(self) -> None:
+        if self.upload is not None:
+            self.upload.discard()
+
+
+async def receive_form(
+    request: Request,
+    *,
+    temp_dir: Path,
+    max_bytes: int,
+    sniff: Callable[[bytes], str | None],
+    file_field: str = "file",
+    form_limits: FormLimits | None = None,
+) -> Form:
+    """``receive_upload``, with the file optional."""
     limits = form_limits or FormLimits.from_settings(LimitSettings())
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
@@ -249,15 +303,18 @@ async def receive_upload(
             receiver.path.unlink(missing_ok=True)
         raise
     receiver.close()
-    if receiver.path is None:
-        raise InvalidInput(f"No file was sent in the {file_field!r} form field.")
-    return Upload(
-        path=receiver.path,
-        filename=os.path.basename(receiver.filename),
-        size=receiver.size,
-        kind=receiver.kind,
-        fields=receiver.fields,
+    upload = (
+        None
+        if receiver.path is None
+        else Upload(
+            path=receiver.path,
+            filename=os.path.basename(receiver.filename),
+            size=receiver.size,
+            kind=receiver.kind,
+            fields=receiver.fields,
+        )
     )
+    return Form(receiver.fields, upload)
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -289,3 +346,22 @@ async def upload_from(
         yield upload
     finally:
         upload.discard()
+
+
+@contextlib.asynccontextmanager
+async def form_from(
+    request: Request,
+    *,
+    temp_dir: Path,
+    max_bytes: int,
+    sniff: Callable[[bytes], str | None],
+    form_limits: FormLimits | None = None,
+) -> AsyncIterator[Form]:
+    """``upload_from`` with the file optional; a file sent is always removed."""
+    form = await receive_form(
+        request, temp_dir=temp_dir, max_bytes=max_bytes, sniff=sniff, form_limits=form_limits
+    )
+    try:
+        yield form
+    finally:
+        form.discard()

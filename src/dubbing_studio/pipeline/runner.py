@@ -43,14 +43,15 @@ class DubPipeline:
         self.studio = studio
         self.store = store
 
-    def check(self, plan: DubPlan) -> None:
+    def check(self, plan: DubPlan, translating: bool = True) -> None:
         """Refuse at once what would only fail minutes into a run: a target language no
-        voice speaks, or a language pair the translator lacks (422 each)."""
+        voice speaks, or a language pair the translator lacks (422 each). ``translating``
+        is False when the translation is imported."""
         target = resolve_language(plan.target_language).code
         cast_voices(self.studio.registry, ["S1"], target, plan)
         diarization_enabled(plan.diarize, self.studio.speaker_encoder)
         source = resolve_language(plan.source_language).code if plan.source_language else None
-        if source and source != target:
+        if translating and source and source != target:
             translator = self.studio.registry.translator(plan.translator)
             if not translator.supports(source, target):
                 raise UnsupportedLanguage(

@@ -34,10 +34,17 @@ async def translate_segments(
     translator = ctx.studio.registry.translator(ctx.plan.translator)
     texts = [s.source_text for s in segments]
     ctx.report("translate", 0, 1, f"Translating {len(texts)} lines")
+    # Lines a person (or an imported translation) wrote are never sent to the engine.
+    pending = [i for i, s in enumerate(segments) if not s.target_edited]
+    translated = [s.target_text for s in segments]
     if source == target:
-        translated = list(texts)
+        fresh = [texts[i] for i in pending]
     else:
-        translated = await _translate_missing(ctx, translator, texts, source, target)
+        fresh = await _translate_missing(
+            ctx, translator, [texts[i] for i in pending], source, target
+        )
+    for index, text in zip(pending, fresh, strict=True):
+        translated[index] = text
     translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
     result = [
         segment if segment.target_edited else segment.edited(target_text=text)

@@ -43,6 +43,7 @@ from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import QuotaPolicy
 from dubbing_studio.services.studio import Studio
+from dubbing_studio.services.subtitle_import import SubtitleImport
 
 log = logging.getLogger(__name__)
 
@@ -160,16 +161,27 @@ class DubService:
         idempotency_key: str | None = None,
         kind: str = "media",
         client_id: str | None = None,
+        subtitles: SubtitleImport | None = None,
     ) -> DubJob:
         """Adopt an uploaded file as a new project and queue it. The upload is moved into
         the project's folder (or removed, when the idempotency key names an earlier job).
         The queue bound and ``client_id``'s quotas are checked with the input's duration
-        before the upload is kept, and again, atomically, when the job is stored."""
-        await anyio.to_thread.run_sync(self.pipeline.check, plan)
+        before the upload is kept, and again, atomically, when the job is stored.
+        ``subtitles`` become the project's lines before it runs (recognition, and with a
+        translation, translation, are skipped)."""
+        translating = subtitles is None or not subtitles.translation
+        await anyio.to_thread.run_sync(self.pipeline.check, plan, translating)
         info = await anyio.to_thread.run_sync(
             lambda: media.probe_untrusted(upload_path, max_duration_s=self.settings.max_duration_s)
         )
         duration_s = round(info.duration, 3)
+        transcript = (
+            await anyio.to_thread.run_sync(
+                subtitles.to_transcript, self.studio, plan.source_language, info.duration
+            )
+            if subtitles
+            else None
+        )
         await self.admit(client_id, idempotency_key, duration_s)  # before moving and hashing
         job_id = uuid.uuid4().hex
         folder = self.projects / job_id
@@ -201,6 +213,10 @@ class DubService:
         if created.id != job_id:  # lost an idempotency race to a concurrent request
             shutil.rmtree(folder, ignore_errors=True)
             return created
+        if transcript is not None:
+            await self._db(
+                self.store.replace_segments, job_id, list(transcript.segments), transcript.language
+            )
         await self._event(job_id, "status", {"status": "queued", "stage": None})
         await self._submit(created)
         return created

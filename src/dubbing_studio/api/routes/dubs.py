@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -15,18 +19,22 @@ from sse_starlette.sse import EventSourceResponse
 from dubbing_studio.api.deps import (
     NonBlank,
     StudioDep,
-    multipart_body,
-    receive_media,
+    form_body,
+    receive_dub_form,
     require_api_key,
 )
 from dubbing_studio.api.limits import RateLimited, client_id
 from dubbing_studio.api.security import MediaLinks
+from dubbing_studio.api.uploads import Form
 from dubbing_studio.domain.dub import DubPlan, MixPolicy, TimingPolicy
 from dubbing_studio.domain.errors import InvalidInput, NotFound, ValidationFailed
 from dubbing_studio.domain.jobs import DubJob
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.services.dubs import DubService, SegmentEdit, segment_json
+from dubbing_studio.services.studio import Studio
+from dubbing_studio.services.subtitle_import import SubtitleImport
+from dubbing_studio.services.url_fetch import UrlFetcher
 
 router = APIRouter(prefix="/api/v1/dubs", tags=["dubs"], dependencies=[Depends(require_api_key)])
 
@@ -301,6 +309,7 @@ _CONTENT_TYPES = {
     "webm": "video/webm",
     "srt": "application/x-subrip",
     "vtt": "text/vtt",
+    "ass": "text/x-ssa",
     "json": "application/json",
 }
 _FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
@@ -334,15 +343,34 @@ def _segment_out(job_id: str, segment: Any, links: MediaLinks) -> SegmentOut:
     response_model=Created,
     dependencies=[RateLimited],
     responses={429: {"description": "Queue full, a quota spent or too many requests."}},
-    openapi_extra=multipart_body(
-        "Audio or video to dub.",
-        target_language={"type": "string", "example": "es"},
-        source_language={"type": "string", "description": "Absent: detected."},
-        options={
-            "type": "string",
-            "description": "JSON of DubOptions.",
-            "example": '{"timing": {"max_speed": 1.25}, "audio_formats": ["mp3", "wav"]}',
-        },
+    openapi_extra=form_body(
+        "Audio or video to dub (or send url).",
+        ("target_language",),
+        dict(
+            url={
+                "type": "string",
+                "description": "Instead of file: a direct media link or a page yt-dlp knows (one "
+                "video, no playlists), fetched by the studio under the upload caps.",
+            },
+            target_language={"type": "string", "example": "es"},
+            source_language={"type": "string", "description": "Absent: detected."},
+            options={
+                "type": "string",
+                "description": "JSON of DubOptions.",
+                "example": '{"timing": {"max_speed": 1.25}, "audio_formats": ["mp3", "wav"]}',
+            },
+            transcript={
+                "type": "string",
+                "format": "binary",
+                "description": "SRT, WebVTT or ASS in the source language: recognition is skipped.",
+            },
+            translation={
+                "type": "string",
+                "format": "binary",
+                "description": "SRT, WebVTT or ASS in the target language: translation is "
+                "skipped and the dub follows its timing.",
+            },
+        ),
     ),
 )
 async def create_dub(
@@ -357,19 +385,52 @@ async def create_dub(
     Over the queue bound or a quota the answer is 429 with ``Retry-After``."""
     client = client_id(request)
     await service.admit(client, idempotency_key)  # before the upload: refusing is cheap
-    async with receive_media(request, studio) as upload:
-        target = upload.field("target_language")
+    async with receive_dub_form(request, studio) as form:
+        url = (form.field("url") or "").strip()
+        if (form.upload is None) == (not url):
+            raise InvalidInput("Send the media to dub as a 'file', or its address as a 'url'.")
+        target = form.field("target_language")
         if not target:
             raise ValidationFailed("target_language is required (a code such as 'es').")
-        source = upload.field("source_language") or None
+        source = form.field("source_language") or None
         target_code = resolve_language(target).code
         source_code = resolve_language(source).code if source and source != "auto" else None
-        plan = parse_options(upload.field("options")).plan(target_code, source_code)
-        job = await service.create(
-            upload.path, upload.filename, plan, idempotency_key, kind=upload.kind, client_id=client
+        plan = parse_options(form.field("options")).plan(target_code, source_code)
+        subtitles = SubtitleImport.parse(
+            *(_subtitle_field(form, name) for name in ("transcript", "translation"))
         )
+        async with _media(form, url, studio) as (path, name, kind):
+            job = await service.create(
+                path,
+                name,
+                plan,
+                idempotency_key,
+                kind=kind,
+                client_id=client,
+                subtitles=subtitles,
+            )
     response.headers["Location"] = f"/api/v1/dubs/{job.id}"
     return Created(id=job.id, status=job.status.value, links=_links(job.id))
+
+
+@contextlib.asynccontextmanager
+async def _media(form: Form, url: str, studio: Studio) -> AsyncIterator[tuple[Path, str, str]]:
+    """The uploaded file, or the URL's media fetched into a temp folder removed after."""
+    if form.upload is not None:
+        yield form.upload.path, form.upload.filename, form.upload.kind
+        return
+    fetcher = UrlFetcher(studio.settings)
+    folder = fetcher.new_folder()
+    try:
+        fetched = await anyio.to_thread.run_sync(fetcher.download, url, folder)
+        yield fetched.path, fetched.name, fetched.kind
+    finally:
+        await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
+
+
+def _subtitle_field(form: Form, name: str) -> tuple[str, str] | None:
+    text = form.field(name)
+    return (name, text) if text and text.strip() else None
 
 
 @router.get("", response_model=DubList)
