@@ -14,12 +14,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
+from typer.testing import CliRunner
 
+from dubbing_studio.cli import app
 from dubbing_studio.config import Settings, UrlFetchSettings
 from dubbing_studio.domain.errors import UploadTooLarge
 from dubbing_studio.services.url_fetch import UrlFetcher, UrlRefused
 from tests.api.test_dubs import follow
 from tests.live import serving
+from tests.pipeline.test_subtitle_import import SPANISH_SRT
 
 MB = 1024 * 1024
 
@@ -64,6 +67,13 @@ def media_server(samples_dir: Path) -> Iterator[str]:
             '<body><audio src="/media/jfk.flac" controls></audio></body></html>'
         )
 
+    async def playlist(request: Request) -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><html><head><title>Two talks</title></head><body>"
+            '<audio src="/media/jfk.flac"></audio><audio src="/media/jfk.flac?2"></audio>'
+            "</body></html>"
+        )
+
     async def redirect(request: Request) -> RedirectResponse:
         return RedirectResponse(f"http://127.0.0.1:{request.url.port}/media/jfk.flac", 302)
 
@@ -88,6 +98,7 @@ def media_server(samples_dir: Path) -> Iterator[str]:
         routes=[
             Route("/media/jfk.flac", sample),
             Route("/talk.html", page),
+            Route("/two.html", playlist),
             Route("/redirect", redirect),
             Route("/big.wav", big),
             Route("/long.flac", long),
@@ -124,9 +135,7 @@ def test_direct_media_and_a_page_yt_dlp_reads(media_server: str, tmp_path: Path)
     assert _leftovers(tmp_path / "tmp") == []
 
 
-def test_a_redirect_to_loopback_is_refused_without_the_allow_list(
-    media_server: str, tmp_path: Path
-) -> None:
+def test_redirects_to_loopback_and_playlists_are_refused(media_server: str, tmp_path: Path) -> None:
     fetcher = _fetcher(tmp_path, allowed_hosts=["localhost"])  # the name, not 127.0.0.1
     with (
         pytest.raises(UrlRefused, match="127.0.0.1, a loopback address"),
@@ -136,6 +145,11 @@ def test_a_redirect_to_loopback_is_refused_without_the_allow_list(
     with (
         pytest.raises(UrlRefused, match="loopback"),
         _fetcher(tmp_path).fetch(f"{media_server}/talk.html"),
+    ):
+        pass
+    with (
+        pytest.raises(UrlRefused, match="playlist"),
+        fetcher.fetch(f"{media_server}/two.html"),
     ):
         pass
     networks = _fetcher(tmp_path, allowed_networks=["127.0.0.0/8"])
@@ -197,3 +211,32 @@ def test_a_dub_from_a_url(client: TestClient, media_server: str, temp_dir: Path)
     assert dub["input_name"] == "jfk.flac" and dub["source_language"] == "en"
     assert {"audio.mp3", "subtitles.target.srt"} <= {o["name"] for o in dub["outputs"]}
     client.delete(f"/api/v1/dubs/{dub_id}")
+
+
+@pytest.mark.slow
+def test_the_cli_dubs_a_url_with_an_imported_translation(
+    media_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUBBING_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DUBBING_STUDIO_TEMP_DIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("DUBBING_STUDIO_URL_FETCH__ALLOWED_HOSTS", '["localhost"]')
+    monkeypatch.chdir(tmp_path)
+    subtitles = tmp_path / "jfk.es.srt"
+    subtitles.write_text(SPANISH_SRT, encoding="utf-8")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["dub", "file:///etc/passwd", "--to", "es"])
+    assert refused.exit_code == 2 and "Only http and https" in refused.output
+    bad = tmp_path / "bad.srt"
+    bad.write_text(SPANISH_SRT.replace("00:00:08,000 -->", "00:00:08 -->"), encoding="utf-8")
+    broken = runner.invoke(
+        app, ["dub", f"{media_server}/media/jfk.flac", "--to", "es", "--translation", str(bad)]
+    )
+    assert broken.exit_code == 2 and "bad.srt, line 10" in broken.output, broken.output
+    result = runner.invoke(
+        app,
+        ["dub", f"{media_server}/media/jfk.flac", "--to", "es", "--translation", str(subtitles)],
+    )
+    assert result.exit_code == 0, result.output
+    srt = (tmp_path / "out" / "jfk.target.srt").read_text(encoding="utf-8")
+    assert "00:00:00,300 -->" in srt and "Y así, mis compatriotas:" in srt
+    assert _leftovers(tmp_path / "tmp") == []

@@ -86,8 +86,8 @@ def address_kind(address: IPAddress) -> str | None:
         ("is_link_local", "link-local"),
         ("is_multicast", "multicast"),
         ("is_unspecified", "unspecified"),
-        ("is_private", "private"),
         ("is_reserved", "reserved"),
+        ("is_private", "private"),
     ):
         if getattr(address, test):
             return kind

@@ -101,6 +101,9 @@ export class NewDubView {
       maxSpeed: $("#new-max-speed"),
       maxSpeedOut: $("#new-max-speed-out"),
       keepOriginal: $("#new-keep-original"),
+      url: $("#new-url"),
+      transcript: $("#new-transcript"),
+      translation: $("#new-translation"),
       submit: $("#new-submit"),
       progress: $("#new-upload-progress"),
       uploadStatus: $("#new-upload-status"),
@@ -276,8 +279,9 @@ export class NewDubView {
   async submit() {
     this.clearErrors();
     const file = this.picker.file;
-    if (!file) {
-      this.picker.setError("Choose an audio or video file to dub.");
+    const url = this.f.url.value.trim();
+    if (!file && !url) {
+      this.picker.setError("Choose an audio or video file to dub, or give a link to one.");
       this.picker.input.focus();
       return;
     }
@@ -295,7 +299,12 @@ export class NewDubView {
     form.append("target_language", this.f.target.value);
     if (this.f.source.value) form.append("source_language", this.f.source.value);
     if (Object.keys(options).length) form.append("options", JSON.stringify(options));
-    form.append("file", file, file.name);
+    if (file) form.append("file", file, file.name);
+    else form.append("url", url);
+    for (const name of ["transcript", "translation"]) {
+      const subtitles = this.f[name].files[0];
+      if (subtitles) form.append(name, subtitles, subtitles.name);
+    }
 
     // The same key for retries of this very submission, so a lost answer never dubs twice.
     this.idempotencyKey ??= newKey();
@@ -317,6 +326,7 @@ export class NewDubView {
       this.f.uploadStatus.textContent = "";
       announce("Upload complete. Dubbing started.");
       this.picker.reset();
+      for (const input of [this.f.url, this.f.transcript, this.f.translation]) input.value = "";
       this.navigate(`#/dubs/${encodeURIComponent(created.id)}`);
     } catch (error) {
       this.f.uploadStatus.textContent = "";
