@@ -12,7 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 from typer.testing import CliRunner
 
@@ -67,6 +73,27 @@ def media_server(samples_dir: Path) -> Iterator[str]:
             '<body><audio src="/media/jfk.flac" controls></audio></body></html>'
         )
 
+    async def elsewhere(request: Request) -> HTMLResponse:
+        """A page whose media lies at the loopback address itself."""
+        return HTMLResponse(
+            "<!doctype html><html><head><title>Elsewhere</title></head><body><audio "
+            f'src="http://127.0.0.1:{request.url.port}/media/jfk.flac"></audio></body></html>'
+        )
+
+    flips = [0]
+
+    async def flip(request: Request) -> Response:
+        """A page the first time, then a redirect to the loopback address: the second
+        request is yt-dlp's own, through the checked client."""
+        flips[0] += 1
+        if flips[0] % 2:
+            return await page(request)
+        return RedirectResponse(f"http://127.0.0.1:{request.url.port}/talk.html", 302)
+
+    async def disguised(request: Request) -> Response:
+        """The page again, claiming to be bytes: its content decides."""
+        return Response((await page(request)).body, media_type="application/octet-stream")
+
     async def playlist(request: Request) -> HTMLResponse:
         return HTMLResponse(
             "<!doctype html><html><head><title>Two talks</title></head><body>"
@@ -99,6 +126,9 @@ def media_server(samples_dir: Path) -> Iterator[str]:
             Route("/media/jfk.flac", sample),
             Route("/talk.html", page),
             Route("/two.html", playlist),
+            Route("/disguised", disguised),
+            Route("/flip.html", flip),
+            Route("/elsewhere.html", elsewhere),
             Route("/redirect", redirect),
             Route("/big.wav", big),
             Route("/long.flac", long),
@@ -132,6 +162,8 @@ def test_direct_media_and_a_page_yt_dlp_reads(media_server: str, tmp_path: Path)
     with fetcher.fetch(f"{media_server}/talk.html") as fetched:
         assert fetched.kind == "flac" and fetched.path.stat().st_size > 100_000
         assert "Kennedy" in fetched.name
+    with fetcher.fetch(f"{media_server}/disguised") as fetched:
+        assert fetched.kind == "flac" and "Kennedy" in fetched.name
     assert _leftovers(tmp_path / "tmp") == []
 
 
@@ -145,6 +177,16 @@ def test_redirects_to_loopback_and_playlists_are_refused(media_server: str, tmp_
     with (
         pytest.raises(UrlRefused, match="loopback"),
         _fetcher(tmp_path).fetch(f"{media_server}/talk.html"),
+    ):
+        pass
+    with (
+        pytest.raises(UrlRefused, match="127.0.0.1, a loopback address"),
+        fetcher.fetch(f"{media_server}/elsewhere.html"),  # the media link yt-dlp found
+    ):
+        pass
+    with (
+        pytest.raises(UrlRefused, match="127.0.0.1, a loopback address"),
+        fetcher.fetch(f"{media_server}/flip.html"),
     ):
         pass
     with (

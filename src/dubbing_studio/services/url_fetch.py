@@ -262,6 +262,21 @@ class UrlFetcher:
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise self._too_large()
         partial = folder / "download.part"
+        try:
+            return self._write(response, url, partial, title, page_allowed=page_allowed)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a page mistaken for media is read again
+            raise
+
+    def _write(
+        self,
+        response: httpx.Response,
+        url: str,
+        partial: Path,
+        title: str | None,
+        *,
+        page_allowed: bool,
+    ) -> Fetched:
         head, size, kind, probed = bytearray(), 0, "", False
         with partial.open("xb") as out:
             for chunk in response.iter_bytes(CHUNK_BYTES):
@@ -280,7 +295,7 @@ class UrlFetcher:
         if not head:
             raise InvalidInput(f"{url} is empty.")
         kind = kind or self._sniff(bytes(head), page_allowed)
-        path = folder / f"{_file_stem(title, url)}.{kind}"
+        path = partial.with_name(f"{_file_stem(title, url)}.{kind}")
         partial.rename(path)
         return Fetched(path=path, name=title or path.name, kind=kind)
 
