@@ -113,6 +113,9 @@ class UrlFetchSettings(BaseModel):
         default_factory=list, description="Networks (CIDR) fetched from all the same."
     )
     timeout_s: float = Field(30.0, gt=0, description="Longest wait for any one network read.")
+    max_download_s: float = Field(
+        1800.0, gt=0, description="Longest a download may take (a slow drip is cut off)."
+    )
     max_redirects: int = Field(5, ge=0, description="Redirects followed, each one checked.")
 
 

@@ -3,6 +3,7 @@ where a test wants it reached, and the SSRF, size and duration checks against it
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 from dubbing_studio.cli import app
 from dubbing_studio.config import Settings, UrlFetchSettings
 from dubbing_studio.domain.errors import UploadTooLarge
-from dubbing_studio.services.url_fetch import UrlFetcher, UrlRefused
+from dubbing_studio.services.url_fetch import UrlFetcher, UrlFetchFailed, UrlRefused
 from tests.api.test_dubs import follow
 from tests.live import serving
 from tests.pipeline.test_subtitle_import import SPANISH_SRT
@@ -104,6 +105,15 @@ def media_server(samples_dir: Path) -> Iterator[str]:
     async def redirect(request: Request) -> RedirectResponse:
         return RedirectResponse(f"http://127.0.0.1:{request.url.port}/media/jfk.flac", 302)
 
+    async def drip(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield _wav_header(1 * MB)
+            for _ in range(4):
+                await asyncio.sleep(0.5)
+                yield b"\0" * 1024
+
+        return StreamingResponse(body(), media_type="audio/wav")
+
     async def big(request: Request) -> StreamingResponse:
         return _stream_wav(9 * MB, 9 * MB - 44)
 
@@ -131,6 +141,7 @@ def media_server(samples_dir: Path) -> Iterator[str]:
             Route("/elsewhere.html", elsewhere),
             Route("/redirect", redirect),
             Route("/big.wav", big),
+            Route("/drip.wav", drip),
             Route("/long.flac", long),
         ]
     )
@@ -208,6 +219,9 @@ def test_size_and_duration_caps_stop_the_download(media_server: str, tmp_path: P
         pytest.raises(UploadTooLarge, match="10:00:00"),  # its header, read mid-download
         fetcher.fetch(f"{media_server}/long.flac"),
     ):
+        pass
+    slow = _fetcher(tmp_path, allowed_hosts=["localhost"], max_download_s=0.2)
+    with pytest.raises(UrlFetchFailed, match="longer than"), slow.fetch(f"{media_server}/drip.wav"):
         pass
     assert _leftovers(tmp_path / "tmp") == []
 

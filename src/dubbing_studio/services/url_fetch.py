@@ -19,6 +19,7 @@ import ipaddress
 import re
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -214,6 +215,7 @@ class UrlFetcher:
         options = settings.url_fetch
         self.policy = UrlPolicy(options.allowed_hosts, [str(n) for n in options.allowed_networks])
         self.timeout_s = options.timeout_s
+        self.max_download_s = options.max_download_s
         self.max_redirects = options.max_redirects
         self.temp_dir = settings.temp_dir
         self.max_bytes = settings.max_upload_bytes
@@ -278,11 +280,16 @@ class UrlFetcher:
         page_allowed: bool,
     ) -> Fetched:
         head, size, kind, probed = bytearray(), 0, "", False
+        deadline = time.monotonic() + self.max_download_s
         with partial.open("xb") as out:
             for chunk in response.iter_bytes(CHUNK_BYTES):
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise self._too_large()
+                if time.monotonic() > deadline:
+                    raise UrlFetchFailed(
+                        f"The download took longer than {self.max_download_s:.0f} s; stopped."
+                    )
                 out.write(chunk)
                 if not kind:
                     head += chunk
