@@ -401,10 +401,17 @@ def test_mcp_needs_a_key_when_the_studio_has_keys(
         assert refused.status_code == 401, headers
         assert refused.json()["error_code"] == "unauthorized"
         assert refused.headers["WWW-Authenticate"] == "Bearer"
-    for key in (auth(ENV_KEY), {"X-API-Key": stored_key}):
+    sessions = {}
+    for name, key in (("env", auth(ENV_KEY)), ("stored", {"X-API-Key": stored_key})):
         opened = keyed_client.post("/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS | key)
         assert opened.status_code == 200, opened.text
-        assert opened.headers["mcp-session-id"]
+        sessions[name] = {"mcp-session-id": opened.headers["mcp-session-id"]}
+    # A session answers only the key that opened it.
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    mine = MCP_HEADERS | auth(ENV_KEY) | sessions["env"]
+    assert keyed_client.post("/mcp", json=ping, headers=mine).status_code == 200
+    theirs = MCP_HEADERS | {"X-API-Key": stored_key} | sessions["env"]
+    assert keyed_client.post("/mcp", json=ping, headers=theirs).status_code == 404
 
 
 def test_mcp_sits_behind_the_host_and_origin_guards(open_client: TestClient) -> None:
