@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         stop_metrics = metrics.watch(studio.gate, dubs)
         reaper = asyncio.create_task(_release_idle_models(studio))
         try:
-            async with running(dubs), mcp.session_manager.run():
+            async with running(dubs), mcp_endpoint.serving():
                 yield
         finally:
             reaper.cancel()
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(dub_routes.router)
     mount_studio(app)
     keyring = install_security(app, settings)
-    mount_mcp(app, mcp, keyring, settings.mcp.max_inline_mb * 1024 * 1024)
+    mcp_endpoint = mount_mcp(app, mcp, keyring, settings.mcp.max_inline_mb * 1024 * 1024)
     install_observability(app, metrics)  # last: the outermost middleware
     return app
 

@@ -8,10 +8,11 @@ another key.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from fastapi import FastAPI
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -32,9 +33,17 @@ class McpEndpoint:
     requests may carry media inline."""
 
     def __init__(self, server: StudioMcp, keyring: KeyRing, max_body_bytes: int) -> None:
-        self.transport = StreamableHTTPASGIApp(server.session_manager)
+        self.server = server
         self.keyring = keyring
         self.max_body_bytes = max_body_bytes
+
+    def serving(self) -> AbstractAsyncContextManager[None]:
+        """Run the sessions for one app lifespan (a session manager runs only once)."""
+        self.server.streamable_http_app(  # makes a fresh session manager
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            max_request_body_size=self.max_body_bytes,
+        )
+        return self.server.session_manager.run()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if await self.keyring.enabled():
@@ -56,16 +65,14 @@ class McpEndpoint:
                 return
             scope.setdefault("state", {})["client_id"] = client  # quotas, rate limits
             scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=client, scopes=[]))
-        await self.transport(scope, receive, send)
+        await self.server.session_manager.handle_request(scope, receive, send)
 
 
-def mount_mcp(app: FastAPI, server: StudioMcp, keyring: KeyRing, max_inline_bytes: int) -> None:
-    """Serve ``server`` at ``/mcp``; the app's lifespan must run ``server.session_manager``."""
+def mount_mcp(
+    app: FastAPI, server: StudioMcp, keyring: KeyRing, max_inline_bytes: int
+) -> McpEndpoint:
+    """Serve ``server`` at ``/mcp``; the app's lifespan must run the endpoint's ``serving``."""
     max_body = (max_inline_bytes + 2) // 3 * 4 + JSON_RPC_OVERHEAD
-    server.streamable_http_app(  # makes the session manager the endpoint hands requests to
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        max_request_body_size=max_body,
-    )
-    app.router.routes.append(
-        Route(MCP_PATH, McpEndpoint(server, keyring, max_body), include_in_schema=False)
-    )
+    endpoint = McpEndpoint(server, keyring, max_body)
+    app.router.routes.append(Route(MCP_PATH, endpoint, include_in_schema=False))
+    return endpoint
