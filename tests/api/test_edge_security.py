@@ -428,3 +428,4 @@ def test_mcp_sits_behind_the_host_and_origin_guards(open_client: TestClient) -> 
     padded = MCP_INITIALIZE | {"params": MCP_INITIALIZE["params"] | {"_pad": "x" * 8000}}
     opened = open_client.post("/mcp", json=padded, headers=MCP_HEADERS)
     assert opened.status_code == 200, opened.text
+    assert 'route="/mcp",status="200"' in open_client.get("/metrics").text

@@ -16,7 +16,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from dubbing_studio.api.errors import error_response
@@ -68,11 +68,22 @@ class McpEndpoint:
         await self.server.session_manager.handle_request(scope, receive, send)
 
 
+class _McpRoute(Route):
+    """Records itself as the request's route, as FastAPI's routes do: the metrics count
+    requests by their route's path."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match != Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
 def mount_mcp(
     app: FastAPI, server: StudioMcp, keyring: KeyRing, max_inline_bytes: int
 ) -> McpEndpoint:
     """Serve ``server`` at ``/mcp``; the app's lifespan must run the endpoint's ``serving``."""
     max_body = (max_inline_bytes + 2) // 3 * 4 + JSON_RPC_OVERHEAD
     endpoint = McpEndpoint(server, keyring, max_body)
-    app.router.routes.append(Route(MCP_PATH, endpoint, include_in_schema=False))
+    app.router.routes.append(_McpRoute(MCP_PATH, endpoint, include_in_schema=False))
     return endpoint
