@@ -41,7 +41,9 @@ NEW_LINE = "Compatriotas, escuchad esto con atención."
 API_KEY = "mcp-test-key-0123456789"
 
 
-async def dub_read_edit_render(client: Client, source: dict[str, str], input_s: float) -> None:
+async def dub_read_edit_render(
+    client: Client, source: dict[str, str], input_s: float, scratch: Path
+) -> None:
     listed = await client.list_tools()
     assert {tool.name for tool in listed.tools} >= TOOLS
 
@@ -62,12 +64,9 @@ async def dub_read_edit_render(client: Client, source: dict[str, str], input_s: 
     outputs = {output["name"]: output for output in dub["outputs"]}
     audio = (await client.read_resource(outputs["audio.wav"]["uri"])).contents[0]
     assert audio.mime_type == "audio/wav"
-    wav = Path(os.environ.get("TMPDIR", "/tmp")) / f"mcp-{dub['id']}.wav"
-    try:
-        wav.write_bytes(base64.b64decode(audio.blob))
-        samples, rate = media.decode_audio(wav, sample_rate=None)
-    finally:
-        wav.unlink(missing_ok=True)
+    wav = scratch / "dub.wav"
+    wav.write_bytes(base64.b64decode(audio.blob))
+    samples, rate = media.decode_audio(wav, sample_rate=None)
     assert abs(len(samples) / rate - input_s) < 0.1
     assert float(np.sqrt(np.mean(samples**2))) > 0.01  # a voice, not silence
     report = json.loads(
@@ -113,7 +112,7 @@ async def test_stdio_server_dubs_reports_progress_and_edits(
         cwd=tmp_path,
     )
     async with Client(server) as client:
-        await dub_read_edit_render(client, {"path": str(jfk)}, input_seconds(jfk))
+        await dub_read_edit_render(client, {"path": str(jfk)}, input_seconds(jfk), tmp_path)
 
         # The single steps, once each.
         engines = (await client.call_tool("list_engines", {})).structured_content
@@ -130,7 +129,7 @@ async def test_stdio_server_dubs_reports_progress_and_edits(
 
 
 async def test_http_server_needs_the_key_then_dubs_inline_media(
-    make_server: type[Server], samples_dir: Path
+    make_server: type[Server], samples_dir: Path, tmp_path: Path
 ) -> None:
     studio = make_server("mcp-http")
     studio.env = {"DUBBING_STUDIO_API_KEYS": json.dumps([API_KEY])}
@@ -153,7 +152,7 @@ async def test_http_server_needs_the_key_then_dubs_inline_media(
         create_mcp_http_client(headers=headers) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
-        await dub_read_edit_render(client, inline, input_seconds(jfk))
+        await dub_read_edit_render(client, inline, input_seconds(jfk), tmp_path)
         leaked = await client.call_tool("transcribe", {"path": str(jfk)})
         assert leaked.is_error and "content_base64" in str(leaked.content)
     assert not [p for p in studio.temp_dir.glob("*") if p.is_file()]  # inline copies removed
