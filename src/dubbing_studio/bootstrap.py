@@ -6,9 +6,13 @@ settings. Nothing here is a module-level singleton.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import logging
 import warnings
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from dubbing_studio.config import Settings
 from dubbing_studio.engines.gate import EngineGate
@@ -19,6 +23,11 @@ from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.services.language_id import LanguageIdentifier
 from dubbing_studio.services.studio import Studio
+
+if TYPE_CHECKING:
+    from dubbing_studio.services.dubs import DubService
+
+log = logging.getLogger(__name__)
 
 LOCAL_DEFAULTS = {
     Capability.TRANSCRIBE: "whisper",
@@ -57,6 +66,45 @@ def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> 
         language_id=LanguageIdentifier(),
         speaker_encoder=ResemblyzerEncoder(settings.model_idle_ttl_s),
     )
+
+
+def open_dub_service(settings: Settings, studio: Studio) -> DubService:
+    """The dub service on its migrated store, with a runner attached but not started (see
+    ``running``), so shells can hook into it before any dub runs. Blocking (migrations)."""
+    # SQLAlchemy and Alembic take 0.7 s to import: commands without dubs never load them.
+    from dubbing_studio.jobs.runner import InProcessRunner
+    from dubbing_studio.jobs.store import DubStore
+    from dubbing_studio.pipeline.artifacts import ArtifactStore
+    from dubbing_studio.services.dubs import DubService
+    from dubbing_studio.services.events import EventHub
+
+    store = DubStore(settings.database)
+    store.migrate()
+    dubs = DubService(
+        settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
+    )
+    dubs.runner = InProcessRunner(
+        dubs.execute, settings.max_concurrent_jobs, settings.quotas.concurrent_dubs
+    )
+    return dubs
+
+
+@contextlib.asynccontextmanager
+async def running(dubs: DubService) -> AsyncIterator[DubService]:
+    """Start the dub runner and resume unfinished dubs; on exit, stop it and close the store.
+    One process per data folder runs dubs: two would each resume the same ones."""
+    runner = dubs.runner
+    if runner is None:
+        raise RuntimeError("The dub service has no runner attached.")
+    try:
+        await runner.start()
+        resumed = await dubs.resume()
+        if resumed:
+            log.info("Resuming %d unfinished dub(s)", len(resumed))
+        yield dubs
+    finally:
+        await runner.stop()
+        dubs.store.close()
 
 
 # Native libraries the engines import on first use. Their initialisation (dlopen, static

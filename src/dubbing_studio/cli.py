@@ -132,6 +132,16 @@ def serve(
 
 @app.command()
 @_friendly_errors
+def mcp() -> None:
+    """Serve the MCP server on stdin/stdout, for an MCP client that starts it (one process
+    per data folder runs dubs: not beside a running serve)."""
+    from dubbing_studio.mcp_server.stdio import serve_stdio
+
+    _run(serve_stdio(Settings()))
+
+
+@app.command()
+@_friendly_errors
 def transcribe(
     input: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Audio or video.")],
     language: Annotated[str | None, typer.Option("--language", "-l", help="Code or name.")] = None,

@@ -119,6 +119,22 @@ class UrlFetchSettings(BaseModel):
     max_redirects: int = Field(5, ge=0, description="Redirects followed, each one checked.")
 
 
+class McpSettings(BaseModel):
+    """The MCP server. Over stdio a tool may name any file its user can read; over HTTP a
+    client names files only inside ``files_dir`` (none: inline content only), so an MCP
+    client never reads the server's other files."""
+
+    files_dir: Path | None = Field(
+        None, description="Folder whose files HTTP MCP clients may name by path."
+    )
+    max_inline_mb: int = Field(
+        64, ge=1, description="Largest media sent inline (base64) in one MCP request."
+    )
+    max_resource_mb: int = Field(
+        64, ge=1, description="Largest output read as an MCP resource (bigger: download it)."
+    )
+
+
 class EngineDefaults(BaseModel):
     """Which engine serves each capability; ``auto`` means OpenAI when configured, else local."""
 
@@ -184,6 +200,7 @@ class Settings(BaseSettings):
     quotas: QuotaSettings = QuotaSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     url_fetch: UrlFetchSettings = UrlFetchSettings()
+    mcp: McpSettings = McpSettings()
 
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "DUBBING_STUDIO_OPENAI_API_KEY")

@@ -377,3 +377,55 @@ def test_the_largest_last_event_id_ends_the_stream_cleanly(
     with keyed_client.stream("GET", url, headers=headers) as stream:
         assert stream.status_code == 200
         assert "event:" not in "".join(stream.iter_text())  # nothing newer; closed, no error
+
+
+# --- the MCP endpoint -----------------------------------------------------------------------
+MCP_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "edge-test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def test_mcp_needs_a_key_when_the_studio_has_keys(
+    keyed_client: TestClient, stored_key: str
+) -> None:
+    for headers in ({}, auth("ds_wrong"), {"X-API-Key": "ds_wrong"}):
+        refused = keyed_client.post("/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS | headers)
+        assert refused.status_code == 401, headers
+        assert refused.json()["error_code"] == "unauthorized"
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+    sessions = {}
+    for name, key in (("env", auth(ENV_KEY)), ("stored", {"X-API-Key": stored_key})):
+        opened = keyed_client.post("/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS | key)
+        assert opened.status_code == 200, opened.text
+        sessions[name] = {"mcp-session-id": opened.headers["mcp-session-id"]}
+    # A session answers only the key that opened it.
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    mine = MCP_HEADERS | auth(ENV_KEY) | sessions["env"]
+    assert keyed_client.post("/mcp", json=ping, headers=mine).status_code == 200
+    theirs = MCP_HEADERS | {"X-API-Key": stored_key} | sessions["env"]
+    assert keyed_client.post("/mcp", json=ping, headers=theirs).status_code == 404
+
+
+def test_mcp_sits_behind_the_host_and_origin_guards(open_client: TestClient) -> None:
+    foreign = open_client.post(
+        "/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS | {"Origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert foreign.json()["error_code"] == "cross_origin_refused"
+    rebound = open_client.post(
+        "/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS | {"Host": "evil.example"}
+    )
+    assert rebound.status_code == 400
+    # Its body cap is its own (media may come inline), not the 4 KB of JSON routes.
+    padded = MCP_INITIALIZE | {"params": MCP_INITIALIZE["params"] | {"_pad": "x" * 8000}}
+    opened = open_client.post("/mcp", json=padded, headers=MCP_HEADERS)
+    assert opened.status_code == 200, opened.text
+    assert 'route="/mcp",status="200"' in open_client.get("/metrics").text

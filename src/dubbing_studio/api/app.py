@@ -21,13 +21,17 @@ from dubbing_studio.api.observability import Metrics, install_observability
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.api.security import install_security
-from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
+from dubbing_studio.bootstrap import (
+    build_studio,
+    open_dub_service,
+    preload_engine_libraries,
+    running,
+)
 from dubbing_studio.config import Settings
-from dubbing_studio.jobs.runner import InProcessRunner
-from dubbing_studio.jobs.store import ApiKeyStore, DubStore
-from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.jobs.store import ApiKeyStore
+from dubbing_studio.mcp_server.http import mount_mcp
+from dubbing_studio.mcp_server.server import build_mcp_server
 from dubbing_studio.services.dubs import DubService
-from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import RateLimiter
 from dubbing_studio.services.studio import Studio
 from dubbing_studio.web import mount_studio
@@ -54,32 +58,19 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         removed = remove_stale_uploads(settings.temp_dir, STALE_UPLOAD_S)
         if removed:
             log.info("Removed %d stale upload(s) from %s", removed, settings.temp_dir)
-        store = DubStore(settings.database)
-        await anyio.to_thread.run_sync(store.migrate)
-        keyring.attach(ApiKeyStore(store))
-        dubs = DubService(
-            settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
-        )
-        runner = InProcessRunner(
-            dubs.execute, settings.max_concurrent_jobs, settings.quotas.concurrent_dubs
-        )
-        dubs.runner = runner
+        dubs = await anyio.to_thread.run_sync(open_dub_service, settings, studio)
+        keyring.attach(ApiKeyStore(dubs.store))
         app.state.dubs = dubs
         stop_metrics = metrics.watch(studio.gate, dubs)
-        await runner.start()
-        resumed = await dubs.resume()
-        if resumed:
-            log.info("Resuming %d unfinished dub(s)", len(resumed))
         reaper = asyncio.create_task(_release_idle_models(studio))
         try:
-            yield
+            async with running(dubs), mcp_endpoint.serving():
+                yield
         finally:
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
-            await runner.stop()
             stop_metrics()
-            store.close()
             studio.gate.close()
 
     app = FastAPI(
@@ -93,6 +84,14 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     )
     app.state.studio = studio
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
+
+    def app_dubs() -> DubService:
+        dubs: DubService = app.state.dubs
+        return dubs
+
+    mcp = build_mcp_server(
+        settings, studio, app_dubs, local=False, rate_limiter=app.state.rate_limiter
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -115,6 +114,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(dub_routes.router)
     mount_studio(app)
     keyring = install_security(app, settings)
+    mcp_endpoint = mount_mcp(app, mcp, keyring, settings.mcp.max_inline_mb * 1024 * 1024)
     install_observability(app, metrics)  # last: the outermost middleware
     return app
 

@@ -206,6 +206,13 @@ def streams_own_upload(scope: Scope) -> bool:
     return "multipart/form-data" in extra.get("requestBody", {}).get("content", {})
 
 
+def _route_limit(scope: Scope, default: int) -> int:
+    """A plain ASGI route may carry its own cap as ``max_body_bytes`` (``/mcp``, whose
+    requests may hold media inline)."""
+    cap = getattr(scope.get("endpoint"), "max_body_bytes", None)
+    return cap if isinstance(cap, int) else default
+
+
 class BodyLimit:
     """413 for a body over ``max_bytes``: by ``Content-Length`` before any of it is read, else
     counted while it streams (chunked bodies). The cap is chosen when the body is first read,
@@ -232,7 +239,7 @@ class BodyLimit:
         async def limited_receive() -> Message:
             nonlocal limit, received
             if limit == -1:
-                limit = None if streams_own_upload(scope) else self.max_bytes
+                limit = None if streams_own_upload(scope) else _route_limit(scope, self.max_bytes)
                 declared = Headers(scope=scope).get("content-length", "")
                 if (
                     limit is not None
