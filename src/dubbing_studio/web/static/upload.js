@@ -162,6 +162,20 @@ export class NewDubView {
     if (prefs.maxSpeed) this.f.maxSpeed.value = prefs.maxSpeed;
     this.showSpeed();
     this.describeEngines();
+    this.offerSeparation();
+  }
+
+  /** "Without its voices" needs a separator that can run here; otherwise say why not. */
+  offerSeparation() {
+    const option = $('input[name="background"][value="separate"]', this.form);
+    if (!option) return;
+    const separators = this.catalog.of("separate");
+    const usable = separators.find((e) => e.available);
+    option.disabled = !usable;
+    option.parentElement.title = usable
+      ? usable.description
+      : separators[0]?.reason || "No speech separator is installed.";
+    if (!usable && option.checked) $('input[name="background"][value="duck"]', this.form).checked = true;
   }
 
   hide() {}
