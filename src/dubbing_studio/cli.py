@@ -258,10 +258,10 @@ def dub(
     background: Annotated[
         str,
         typer.Option(
-            help="duck (original quieter under the dub), separate (original minus its speech; "
-            "needs the separate extra) or replace (no original)."
+            help="auto (separate if installed, else duck), duck (original quieter under the "
+            "dub), separate (original minus its speech; the separate extra) or replace."
         ),
-    ] = "duck",
+    ] = "auto",
     keep_original: Annotated[bool, typer.Option(help="Keep original audio in videos.")] = False,
     translator: Annotated[str | None, typer.Option(help="Translator engine.")] = None,
     synthesizer: Annotated[str | None, typer.Option(help="Synthesizer engine.")] = None,
@@ -434,8 +434,8 @@ def build_plan(
         if not sep or not speaker or not name:
             raise InvalidInput(f"--speaker-voice takes SPEAKER=VOICE, not {item!r}.")
         voices[speaker] = name
-    if background not in ("duck", "separate", "replace"):
-        raise InvalidInput("--background is duck, separate or replace.")
+    if background not in ("auto", "duck", "separate", "replace"):
+        raise InvalidInput("--background is auto, duck, separate or replace.")
     if not 1.0 <= max_speed <= 2.0:
         raise InvalidInput("--max-speed must be between 1.0 and 2.0.")
     return DubPlan(

@@ -4,7 +4,7 @@ before computing it, so rerunning after a crash or an edit redoes only what chan
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dubbing_studio import media
@@ -24,7 +24,7 @@ from dubbing_studio.pipeline.export import export, segment_report
 from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise
-from dubbing_studio.pipeline.separate import separated_background
+from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.pipeline.translate import translate_segments
@@ -120,11 +120,12 @@ class DubPipeline:
             max_duration_s=self.studio.settings.max_duration_s,
             work_dir=self.studio.settings.temp_dir,
         )
+        policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
         separated = None
-        if plan.mix.background == "separate":
+        if policy.background == "separate":
             ctx.report("mix", 0, 1, "Separating the original speech from its background")
             separated = await separated_background(ctx, ingested.digest, original, rate)
-        mixed = await ctx.compute(mix, original, rate, fitted, plan.mix, separated)
+        mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
         ctx.report("mix", 1, 1, "Mixed")
 
         ctx.report("export", 0, 1, "Writing outputs")

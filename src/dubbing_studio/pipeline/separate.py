@@ -7,9 +7,25 @@ artifact keyed by the input, the mix rate and the engine's model like any other 
 
 from __future__ import annotations
 
+from dubbing_studio.domain.dub import MixPolicy
+from dubbing_studio.domain.errors import EngineUnavailable, NotFound
 from dubbing_studio.domain.speech import FloatAudio
+from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
+
+
+def background_mode(policy: MixPolicy, registry: EngineRegistry) -> str:
+    """The policy's background, with ``auto`` decided: ``separate`` where a separator can run
+    here (it keeps the music and takes more of the voice out than ducking: see
+    ``bench/separation.py``), else ``duck``."""
+    if policy.background != "auto":
+        return policy.background
+    try:
+        registry.separator()
+    except (EngineUnavailable, NotFound):
+        return "duck"
+    return "separate"
 
 
 async def separated_background(

@@ -75,17 +75,20 @@ class DeepFilterSeparator(Engine, Separator):
         )
 
     def separate(self, samples: FloatAudio, rate: int) -> tuple[FloatAudio, FloatAudio]:
-        planes = np.atleast_2d(samples).astype(np.float32)
+        planes = np.atleast_2d(np.asarray(samples, dtype=np.float32))
+        frames = planes.shape[1]
         # Dual mono (a mono source decoded as stereo) is separated once, at half the cost.
         distinct = planes[:1] if all(np.array_equal(p, planes[0]) for p in planes) else planes
-        at_model_rate = resample(distinct, rate, MODEL_RATE)
-        speech = np.stack([_rescaled(self._speech(p), p) for p in at_model_rate])
-        speech = resample(speech, MODEL_RATE, rate)[:, : planes.shape[1]]
-        speech = np.broadcast_to(speech, planes.shape)
-        background = planes - speech
+        speech = np.zeros(distinct.shape, dtype=np.float32)
+        for index, plane in enumerate(distinct):  # one channel at a time: long inputs are big
+            mix = resample(plane, rate, MODEL_RATE)
+            found = resample(_rescaled(self._speech(mix), mix), MODEL_RATE, rate)[:frames]
+            speech[index, : len(found)] = found
+        background = planes - speech  # broadcasts dual mono's one channel to both
+        speech = np.broadcast_to(speech, planes.shape).copy()
         if samples.ndim == 1:
-            return speech[0].copy(), background[0]
-        return speech.copy(), background
+            return speech[0], background[0]
+        return speech, background
 
     def _speech(self, plane: FloatAudio) -> FloatAudio:
         """The speech in one 48 kHz channel, aligned with it: the input is padded with
