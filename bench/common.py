@@ -188,13 +188,23 @@ def timed_studio(settings: Settings) -> tuple[Studio, TimedGate]:
     return studio, gate
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER as the tests compute it (``tests/metrics.py`` is shared with the benchmarks)."""
+def _shared_metrics() -> Any:
+    """``tests/metrics.py``: the measures the tests use, shared with the benchmarks."""
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(1, str(REPO_ROOT))
-    from tests.metrics import word_error_rate as wer
+    from tests import metrics
 
-    return wer(reference, hypothesis)
+    return metrics
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """WER as the tests compute it."""
+    return float(_shared_metrics().word_error_rate(reference, hypothesis))
+
+
+def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Scale-invariant SDR in dB as the tests compute it."""
+    return float(_shared_metrics().si_sdr(estimate, reference))
 
 
 # --- peak memory in a fresh process ------------------------------------------------------

@@ -289,8 +289,10 @@ def cli_environment(root: Path) -> dict[str, str]:
 
 
 def studio_arguments(source: Path, target: str, variant: str, out: Path) -> list[str]:
-    one_voice = ["--no-diarize", "--voice", NAIVE_VOICES[target]]
-    options = one_voice if variant == "like-for-like" else []
+    # The naive script neither diarizes nor separates speech from background: one voice, and
+    # the ducked mix this comparison was set against.
+    same_work = ["--no-diarize", "--voice", NAIVE_VOICES[target], "--background", "duck"]
+    options = same_work if variant == "like-for-like" else []
     return ["dub", str(source), "--to", target, *options, "--out", str(out)]
 
 

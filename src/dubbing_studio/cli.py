@@ -245,6 +245,8 @@ def engines() -> None:
             else f"{len(info.voices)} voices"
             if info.voices
             else f"{len(info.languages)} languages"
+            if info.languages
+            else ", ".join(info.models)
         )
         usable = "[green]yes[/]" if info.available else f"[red]no[/] {info.reason}"
         table.add_row(info.capability.value, info.name, usable, offer)
@@ -267,7 +269,13 @@ def dub(
         Path | None, typer.Option(help="JSON {keep: [...], force: {term: translation}}.")
     ] = None,
     max_speed: Annotated[float, typer.Option(help="Fastest speed-up of a line.")] = 1.3,
-    background: Annotated[str, typer.Option(help="duck or replace.")] = "duck",
+    background: Annotated[
+        str,
+        typer.Option(
+            help="auto (separate if installed, else duck), duck (original quieter under the "
+            "dub), separate (original minus its speech; the separate extra) or replace."
+        ),
+    ] = "auto",
     keep_original: Annotated[bool, typer.Option(help="Keep original audio in videos.")] = False,
     translator: Annotated[str | None, typer.Option(help="Translator engine.")] = None,
     synthesizer: Annotated[str | None, typer.Option(help="Synthesizer engine.")] = None,
@@ -478,8 +486,8 @@ def build_plan(
         if not sep or not speaker or not name:
             raise InvalidInput(f"--speaker-voice takes SPEAKER=VOICE, not {item!r}.")
         voices[speaker] = name
-    if background not in ("duck", "replace"):
-        raise InvalidInput("--background is duck or replace.")
+    if background not in ("auto", "duck", "separate", "replace"):
+        raise InvalidInput("--background is auto, duck, separate or replace.")
     if not 1.0 <= max_speed <= 2.0:
         raise InvalidInput("--max-speed must be between 1.0 and 2.0.")
     return DubPlan(

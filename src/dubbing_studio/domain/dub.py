@@ -45,7 +45,10 @@ class TimingPolicy:
 class MixPolicy:
     """How the dubbed voice is laid over the original audio."""
 
-    background: str = "duck"  # "duck": keep the original under the voice; "replace": drop it
+    # "duck": keep the original, quieter, under the voice; "separate": keep the original minus
+    # its speech at full level (needs a separator); "replace": drop the original; "auto":
+    # separate where a separator can run, else duck
+    background: str = "auto"
     duck_db: float = -18.0
     fade_s: float = 0.15
     target_lufs: float = -16.0

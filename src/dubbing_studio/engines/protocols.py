@@ -25,6 +25,7 @@ class Capability(StrEnum):
     TRANSCRIBE = "transcribe"
     TRANSLATE = "translate"
     SYNTHESIZE = "synthesize"
+    SEPARATE = "separate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,23 @@ class Synthesizer(Protocol):
 
     def voices(self) -> list[Voice]:
         """Voices this engine offers here."""
+        ...
+
+
+@runtime_checkable
+class Separator(Protocol):
+    """Splits a recording into the speech in it and everything else (music, effects, room)."""
+
+    name: str
+
+    @property
+    def model_id(self) -> str:
+        """The model this engine separates with (see the module docstring)."""
+        ...
+
+    def separate(self, samples: FloatAudio, rate: int) -> tuple[FloatAudio, FloatAudio]:
+        """``(speech, background)`` of ``samples`` (``(frames,)`` or ``(channels, frames)``
+        at ``rate``), each shaped like the input, sample-aligned with it, and adding up to it."""
         ...
 
 

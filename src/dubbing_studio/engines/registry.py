@@ -14,6 +14,7 @@ from dubbing_studio.domain.errors import EngineUnavailable, NotFound
 from dubbing_studio.engines.protocols import (
     Capability,
     EngineInfo,
+    Separator,
     Synthesizer,
     Transcriber,
     Translator,
@@ -87,6 +88,9 @@ class EngineRegistry:
 
     def synthesizer(self, name: str | None = None) -> Synthesizer:
         return cast(Synthesizer, self.get(Capability.SYNTHESIZE, name))
+
+    def separator(self, name: str | None = None) -> Separator:
+        return cast(Separator, self.get(Capability.SEPARATE, name))
 
     def release_idle(self) -> None:
         seen: set[int] = set()

@@ -28,7 +28,7 @@ from dubbing_studio.media.mux import mux_dub
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
 from dubbing_studio.media.source import ALLOWED_DEMUXERS, FORMAT_WHITELIST, open_input
-from dubbing_studio.media.testpattern import speech_reel, speech_video
+from dubbing_studio.media.testpattern import music_bed, over_music, speech_reel, speech_video
 from dubbing_studio.media.untrusted import (
     ChildLimits,
     convert_untrusted,
@@ -56,9 +56,11 @@ __all__ = [
     "extension",
     "loudness",
     "make_temp_file",
+    "music_bed",
     "mux_dub",
     "normalize_loudness",
     "open_input",
+    "over_music",
     "probe",
     "probe_untrusted",
     "resample",

@@ -59,3 +59,50 @@ def speech_reel(
             length += len(recording) + len(gap)
     write_audio(path, np.concatenate(parts), rate, "flac")
     return path
+
+
+# A I–V–vi–IV progression in C (root, third, fifth in Hz), one chord per bar of four beats.
+_CHORDS = (
+    (261.63, 329.63, 392.00),
+    (196.00, 246.94, 293.66),
+    (220.00, 261.63, 329.63),
+    (174.61, 220.00, 261.63),
+)
+
+
+def music_bed(seconds: float, rate: int, *, beat_s: float = 0.5, seed: int = 7) -> FloatAudio:
+    """A synthetic song without voice, mono, at an RMS of 0.3: decaying
+    harmonic chords with a bass an octave below, a kick on every beat and a hi-hat between
+    beats. Tonal and percussive at once, like the music under speech in real videos."""
+    frames = round(seconds * rate)
+    t = np.arange(frames) / rate
+    bed = np.zeros(frames)
+    bar = round(4 * beat_s * rate)
+    for index, start in enumerate(range(0, frames, bar)):
+        chord = _CHORDS[index % len(_CHORDS)]
+        tt = t[start : start + bar] - t[start]
+        decay = np.exp(-0.8 * tt)
+        for note in chord:
+            for harmonic in range(1, 6):
+                bed[start : start + bar] += (
+                    0.3 / harmonic * decay * np.sin(2 * np.pi * note * harmonic * tt + harmonic)
+                )
+        bed[start : start + bar] += 0.5 * decay * np.sin(np.pi * chord[0] * tt)
+    hit, hat = round(0.15 * rate), round(0.05 * rate)
+    noise = np.random.default_rng(seed)
+    for beat in range(0, frames, round(beat_s * rate)):
+        tt = t[: min(hit, frames - beat)]
+        bed[beat : beat + len(tt)] += 1.5 * np.exp(-30 * tt) * np.sin(2 * np.pi * 55 * tt)
+        offbeat = beat + round(beat_s * rate / 2)
+        tt = t[: max(0, min(hat, frames - offbeat))]
+        bed[offbeat : offbeat + len(tt)] += 0.3 * np.exp(-80 * tt) * noise.standard_normal(len(tt))
+    return (bed * 0.3 / np.sqrt(np.mean(bed**2))).astype(np.float32)
+
+
+def over_music(speech: FloatAudio, rate: int, music_db: float) -> tuple[FloatAudio, FloatAudio]:
+    """``(mix, music)``: mono ``speech`` over a ``music_bed`` whose level is ``music_db``
+    relative to the speech's (RMS over the whole recording)."""
+    music = music_bed(len(speech) / rate, rate)
+    power = np.mean(speech.astype(np.float64) ** 2) / np.mean(music.astype(np.float64) ** 2)
+    music = (music * np.sqrt(power) * 10 ** (music_db / 20)).astype(np.float32)
+    return speech + music, music

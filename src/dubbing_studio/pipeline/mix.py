@@ -1,6 +1,7 @@
 """Stage 6: lay the dubbed lines over the original at their timestamps.
 
-The background is kept by ducking the original under the dubbed voice (with fades), or
+The background is kept by ducking the original under the dubbed voice (with fades), kept at
+its own level without the original speech (``separate``: the separator's estimate of it), or
 dropped; the result is loudness-normalised (EBU R128) and exactly as long as the input.
 """
 
@@ -66,14 +67,20 @@ def mix(
     rate: int,
     lines: Sequence[FittedLine],
     policy: MixPolicy,
+    separated: FloatAudio | None = None,
 ) -> FloatAudio:
     """``original`` is (channels, frames); the result has the same shape. The original is
-    ducked under the source lines' spans and the dub."""
+    ducked under the source lines' spans and the dub; with the ``separate`` policy,
+    ``separated`` (the original minus its speech, same shape) lies under the dub instead."""
     length = original.shape[1]
     voice = voice_track(lines, length, rate)
     voice = media.normalize_loudness(voice, rate, policy.target_lufs)
     if policy.background == "replace":
         background = np.zeros_like(original)
+    elif policy.background == "separate":
+        if separated is None or separated.shape != original.shape:
+            raise ValueError("The separate background policy needs the separated background.")
+        background = separated
     else:
         spans = [(line.segment.start, line.segment.end) for line in lines]
         background = original * duck_envelope(voice, rate, spans, policy)[np.newaxis, :]

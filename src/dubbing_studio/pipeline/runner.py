@@ -4,7 +4,7 @@ before computing it, so rerunning after a crash or an edit redoes only what chan
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dubbing_studio import media
@@ -24,6 +24,7 @@ from dubbing_studio.pipeline.export import export, segment_report
 from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise
+from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.pipeline.translate import translate_segments
@@ -50,6 +51,8 @@ class DubPipeline:
         target = resolve_language(plan.target_language).code
         cast_voices(self.studio.registry, ["S1"], target, plan)
         diarization_enabled(plan.diarize, self.studio.speaker_encoder)
+        if plan.mix.background == "separate":
+            self.studio.registry.separator()  # 503 when no separator can run here
         source = resolve_language(plan.source_language).code if plan.source_language else None
         if translating and source and source != target:
             translator = self.studio.registry.translator(plan.translator)
@@ -118,7 +121,12 @@ class DubPipeline:
             max_duration_s=self.studio.settings.max_duration_s,
             work_dir=self.studio.settings.temp_dir,
         )
-        mixed = await ctx.compute(mix, original, rate, fitted, plan.mix)
+        policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
+        separated = None
+        if policy.background == "separate":
+            ctx.report("mix", 0, 1, "Separating the original speech from its background")
+            separated = await separated_background(ctx, ingested.digest, original, rate)
+        mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
         ctx.report("mix", 1, 1, "Mixed")
 
         ctx.report("export", 0, 1, "Writing outputs")

@@ -66,7 +66,9 @@ class TimingOptions(BaseModel):
 
 
 class MixOptions(BaseModel):
-    background: Literal["duck", "replace"] = "duck"
+    # separate: the original minus its speech at full level (503 without a separator);
+    # auto: separate where a separator is installed, else duck
+    background: Literal["auto", "duck", "separate", "replace"] = "auto"
     duck_db: float = Field(-18.0, ge=-60.0, le=0.0)
     target_lufs: float = Field(-16.0, ge=-40.0, le=-5.0)
 

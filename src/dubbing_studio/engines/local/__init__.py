@@ -1,4 +1,4 @@
-"""Offline engines: Whisper, Apertium, Piper, Kokoro and espeak-ng.
+"""Offline engines: Whisper, Apertium, Piper, Kokoro, espeak-ng and DeepFilterNet.
 
 All are registered whether or not their packages are installed here, so ``GET /engines`` can say
 what is missing; none loads a model until it is first used.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dubbing_studio.config import Settings
 from dubbing_studio.engines.local.apertium import ApertiumTranslator
+from dubbing_studio.engines.local.deepfilter import DeepFilterSeparator
 from dubbing_studio.engines.local.espeak import EspeakSynthesizer
 from dubbing_studio.engines.local.kokoro import KokoroSynthesizer
 from dubbing_studio.engines.local.piper import PiperSynthesizer
@@ -17,6 +18,7 @@ from dubbing_studio.engines.registry import EngineRegistry
 
 __all__ = [
     "ApertiumTranslator",
+    "DeepFilterSeparator",
     "EspeakSynthesizer",
     "KokoroSynthesizer",
     "PiperSynthesizer",
@@ -37,3 +39,4 @@ def register_local_engines(registry: EngineRegistry, settings: Settings) -> None
         Capability.SYNTHESIZE, KokoroSynthesizer(settings.kokoro, settings.data_dir, ttl)
     )
     registry.register(Capability.SYNTHESIZE, EspeakSynthesizer(settings.espeak))
+    registry.register(Capability.SEPARATE, DeepFilterSeparator())

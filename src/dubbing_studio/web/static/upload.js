@@ -165,6 +165,20 @@ export class NewDubView {
     if (prefs.maxSpeed) this.f.maxSpeed.value = prefs.maxSpeed;
     this.showSpeed();
     this.describeEngines();
+    this.offerSeparation();
+  }
+
+  /** "Without its voices" needs a separator that can run here; otherwise say why not. */
+  offerSeparation() {
+    const option = $('input[name="background"][value="separate"]', this.form);
+    if (!option) return;
+    const separators = this.catalog.of("separate");
+    const usable = separators.find((e) => e.available);
+    option.disabled = !usable;
+    option.parentElement.title = usable
+      ? usable.description
+      : separators[0]?.reason || "No speech separator is installed.";
+    if (!usable && option.checked) $('input[name="background"][value="auto"]', this.form).checked = true;
   }
 
   hide() {}
@@ -262,7 +276,7 @@ export class NewDubView {
     const maxSpeed = Number(this.f.maxSpeed.value);
     if (Math.abs(maxSpeed - 1.3) > 1e-6) options.timing = { max_speed: maxSpeed };
     const background = $('input[name="background"]:checked', this.form)?.value;
-    if (background && background !== "duck") options.mix = { background };
+    if (background && background !== "auto") options.mix = { background };
     if (this.f.keepOriginal.checked) options.keep_original_audio = true;
     const formats = $$('input[name="audio_formats"]:checked', this.form).map((i) => i.value);
     if (formats.length && !(formats.length === 1 && formats[0] === "mp3")) options.audio_formats = formats;
