@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -36,8 +37,10 @@ from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
 from dubbing_studio.logs import logging_config
 from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.batch import BatchItem, BatchOutcome, batch_items, run_batch
 from dubbing_studio.pipeline.context import STAGES
 from dubbing_studio.pipeline.context import Progress as ProgressEvent
+from dubbing_studio.pipeline.export import write_text_atomic
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
 from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
@@ -242,8 +245,13 @@ def engines() -> None:
 @app.command()
 @_friendly_errors
 def dub(
-    input: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Audio or video.")],
-    to: Annotated[str, typer.Option("--to", help="Target language (code or name).")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(exists=True, dir_okay=False, help="Audio or video files (one or many)."),
+    ],
+    to: Annotated[
+        str, typer.Option("--to", help="Target language(s), comma-separated (code or name).")
+    ],
     source: Annotated[str, typer.Option("--from", help="Source language, or auto.")] = "auto",
     voice: Annotated[str | None, typer.Option(help="Voice for every speaker.")] = None,
     speaker_voice: Annotated[
@@ -268,22 +276,36 @@ def dub(
         ),
     ] = None,
 ) -> None:
-    """Dub audio or video into another language, fitted to the original timing."""
-    plan = build_plan(
-        target=to,
-        source=None if source == "auto" else source,
-        voice=voice,
-        speaker_voices=speaker_voice or [],
-        glossary=glossary,
-        max_speed=max_speed,
-        background=background,
-        keep_original=keep_original,
-        translator=translator,
-        synthesizer=synthesizer,
-        formats=formats,
-        diarize=diarize,
-    )
-    _run_dub(input, plan, out)
+    """Dub audio or video into other languages, fitted to the original timing.
+
+    Several files or languages make a batch: each dub goes to OUT/<file>/<language>/ (one
+    file: OUT/<language>/; one language: OUT/<file>/), a file that fails does not stop the
+    others, and the exit code is 1 when any failed. Each file is transcribed once."""
+    targets = [t.strip() for t in to.split(",") if t.strip()]
+    if not targets:
+        raise InvalidInput("--to names at least one language.")
+    plans = [
+        build_plan(
+            target=target,
+            source=None if source == "auto" else source,
+            voice=voice,
+            speaker_voices=speaker_voice or [],
+            glossary=glossary,
+            max_speed=max_speed,
+            background=background,
+            keep_original=keep_original,
+            translator=translator,
+            synthesizer=synthesizer,
+            formats=formats,
+            diarize=diarize,
+        )
+        for target in targets
+    ]
+    if len(inputs) == 1 and len(plans) == 1:
+        _run_dub(inputs[0], plans[0], out)
+        return
+    if not _run_batch(batch_items(inputs, plans, out)):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -389,6 +411,81 @@ def _run_dub(source: Path, plan: DubPlan, out: Path) -> None:
 
         result = _run(pipeline.run(source, plan, out, progress=on_progress))
     _summary(result)
+
+
+def _run_batch(items: list[BatchItem]) -> bool:
+    """Every dub under one progress display, then a table of them; True when all succeeded.
+    ``batch.json`` in the output folder lists each dub, its outcome and its engine calls."""
+    settings = Settings()
+    studio = build_studio(settings)
+    pipeline = DubPipeline(studio, ArtifactStore(settings.data_dir / "artifacts"))
+    for plan in {item.plan.target_language: item.plan for item in items}.values():
+        pipeline.check(plan)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        overall = progress.add_task("dubs", total=len(items), note="")
+        stage = progress.add_task("", total=None, note="")
+
+        def watch(index: int, item: BatchItem) -> Callable[[ProgressEvent], None]:
+            label = f"{item.source.name[:18]} → {item.language}"
+            progress.update(overall, note=label)
+
+            def on_progress(event: ProgressEvent) -> None:
+                progress.update(
+                    stage,
+                    description=event.stage,
+                    completed=event.done,
+                    total=event.total,
+                    note=event.message[:50],
+                )
+
+            return on_progress
+
+        def finished(index: int, outcome: BatchOutcome) -> None:
+            progress.advance(overall)
+            if not outcome.ok:
+                console.print(
+                    f"[bold red]failed:[/] {outcome.item.source} → {outcome.item.language}: "
+                    f"{outcome.error}"
+                )
+
+        summary = _run(run_batch(pipeline, items, progress=watch, finished=finished))
+    report = items[0].out_dir if len(items) == 1 else _common_folder(items)
+    write_text_atomic(report / "batch.json", json.dumps(summary.to_dict(), indent=2))
+    table = Table("file", "language", "status", "lines", "max speed", "recognitions", "output")
+    for outcome in summary.outcomes:
+        result = outcome.result
+        table.add_row(
+            outcome.item.source.name,
+            outcome.item.language,
+            "[green]done[/]" if result else "[red]failed[/]",
+            str(len(result.segments)) if result else "",
+            f"{result.report.totals()['max_speed']:.2f}x" if result else "",
+            str(_recognitions(result.engine_calls)) if result else "",
+            str(outcome.item.out_dir) if result else (outcome.error or "")[:60],
+        )
+    Console(width=160).print(table)
+    recognitions = _recognitions(summary.engine_calls())
+    console.print(
+        f"{len(items) - summary.failed} of {len(items)} dubs done, "
+        f"{recognitions} recognition(s) in total"
+    )
+    return summary.failed == 0
+
+
+def _recognitions(calls: Counter[str]) -> int:
+    return sum(count for name, count in calls.items() if name.startswith("transcribe:"))
+
+
+def _common_folder(items: list[BatchItem]) -> Path:
+    return Path(os.path.commonpath([item.out_dir for item in items]))
 
 
 def _summary(result: DubResult) -> None:

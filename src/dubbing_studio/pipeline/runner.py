@@ -16,6 +16,7 @@ from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
     DubEngines,
+    KeyedLocks,
     ProgressCallback,
     ignore_progress,
 )
@@ -42,6 +43,7 @@ class DubPipeline:
     def __init__(self, studio: DubEngines, store: ArtifactStore) -> None:
         self.studio = studio
         self.store = store
+        self.locks = KeyedLocks()  # shared by concurrent runs: one recognition per file
 
     def check(self, plan: DubPlan) -> None:
         """Refuse at once what would only fail minutes into a run: a target language no
@@ -71,7 +73,7 @@ class DubPipeline:
         recognition; lines whose translation a person wrote keep it. ``used`` collects every
         artifact the run touches, as it goes (a caller deleting projects needs to know)."""
         tracked = ArtifactStore(self.store.root, used if used is not None else set())
-        ctx = DubContext(self.studio, tracked, plan, progress)
+        ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
         ingested = await ingest(ctx, source)
         if transcript is None:
             transcript = await recognise(ctx, ingested)
