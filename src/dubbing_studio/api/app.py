@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from dubbing_studio import __version__
 from dubbing_studio.api.errors import install_error_handlers
 from dubbing_studio.api.observability import Metrics, install_observability
+from dubbing_studio.api.routes import batches as batch_routes
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.api.security import install_security
@@ -26,6 +27,7 @@ from dubbing_studio.config import Settings
 from dubbing_studio.jobs.runner import InProcessRunner
 from dubbing_studio.jobs.store import ApiKeyStore, DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.services.batches import BatchService
 from dubbing_studio.services.dubs import DubService
 from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import RateLimiter
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         )
         dubs.runner = runner
         app.state.dubs = dubs
+        app.state.batches = BatchService(dubs)
         stop_metrics = metrics.watch(studio.gate, dubs)
         await runner.start()
         resumed = await dubs.resume()
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(engines.router)
     app.include_router(openai_v1.router)
     app.include_router(dub_routes.router)
+    app.include_router(batch_routes.router)
     mount_studio(app)
     keyring = install_security(app, settings)
     install_observability(app, metrics)  # last: the outermost middleware

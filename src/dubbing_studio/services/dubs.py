@@ -160,6 +160,7 @@ class DubService:
         idempotency_key: str | None = None,
         kind: str = "media",
         client_id: str | None = None,
+        batch_id: str | None = None,
     ) -> DubJob:
         """Adopt an uploaded file as a new project and queue it. The upload is moved into
         the project's folder (or removed, when the idempotency key names an earlier job).
@@ -191,6 +192,7 @@ class DubService:
                 duration_s=duration_s,
                 idempotency_key=idempotency_key,
                 client_id=client_id,
+                batch_id=batch_id,
             )
             created = await self._db(
                 self.store.create_job, job, lambda load: self.quotas.check(load, duration_s)
