@@ -275,6 +275,12 @@ def dub(
             "(default: when the speakers extra is installed).",
         ),
     ] = None,
+    match_voice: Annotated[
+        bool,
+        typer.Option(
+            "--match-voice", help="Shift each speaker's dub toward their pitch (±4 semitones)."
+        ),
+    ] = False,
 ) -> None:
     """Dub audio or video into other languages, fitted to the original timing.
 
@@ -298,6 +304,7 @@ def dub(
             synthesizer=synthesizer,
             formats=formats,
             diarize=diarize,
+            match_voice=match_voice,
         )
         for target in targets
     ]
@@ -515,6 +522,7 @@ def build_plan(
     synthesizer: str | None,
     formats: str,
     diarize: bool | None = None,
+    match_voice: bool = False,
 ) -> DubPlan:
     """The CLI's options as a plan; malformed values are one clear error each."""
     voices = {}
@@ -540,6 +548,7 @@ def build_plan(
         synthesizer=synthesizer,
         audio_formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
         diarize=diarize,
+        match_voice=match_voice,
     )
 
 

@@ -28,6 +28,7 @@ from dubbing_studio.pipeline.recognise import recognise
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.pipeline.translate import translate_segments
+from dubbing_studio.pipeline.voice_match import cast_speakers
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,24 +86,23 @@ class DubPipeline:
         spans = windows(lines, ingested.duration, plan.timing)
         lines = await translate_segments(ctx, lines, source_language, spans)
 
-        speakers = list(dict.fromkeys(s.speaker for s in lines))
-        cast = cast_voices(self.studio.registry, speakers, target, plan)
+        casting = await cast_speakers(ctx, ingested, lines, target)
         fitted: list[FittedLine] = []
         ctx.report("synthesize", 0, len(lines), "Speaking")
         last_end: dict[str, float] = {}
         for index, (segment, window) in enumerate(zip(lines, spans, strict=True)):
+            cast = casting.voices[segment.speaker]
             voice = (
-                parse_voice(segment.voice, self.studio.registry, target)
-                if segment.voice
-                else cast[segment.speaker]
+                parse_voice(segment.voice, self.studio.registry, target) if segment.voice else cast
             )
+            shift = casting.shifts[segment.speaker] if voice == cast else 0.0
             previous_end = last_end.get(segment.speaker)
             start = (
                 segment.start
                 if previous_end is None
                 else max(segment.start, previous_end + plan.timing.min_gap_s)
             )
-            line = await speak_line(ctx, segment, start, window, voice, target)
+            line = await speak_line(ctx, segment, start, window, voice, target, shift)
             fitted.append(line)
             last_end[segment.speaker] = line.end
             ctx.report(
@@ -132,6 +132,7 @@ class DubPipeline:
                 for line, window in zip(fitted, spans, strict=True)
             ),
             outputs={},
+            speakers=casting.report,
         )
         outputs = await ctx.compute(
             lambda: export(

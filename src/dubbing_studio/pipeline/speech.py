@@ -45,8 +45,10 @@ async def speak_line(
     window: Window,
     voice: VoiceRef,
     language: str,
+    shift: float = 0.0,
 ) -> FittedLine:
-    """The fitted clip of one line, from the store when its inputs are unchanged."""
+    """The fitted clip of one line, from the store when its inputs are unchanged; ``shift``
+    moves its pitch by that many semitones (the speaker's own pitch), keeping its length."""
     natural_key, natural = await _synthesized(ctx, segment.target_text, voice, language, 1.0)
     plan = plan_fit(natural.duration, start, window, ctx.plan.timing)
     fitted_key = artifact_key(
@@ -55,12 +57,15 @@ async def speak_line(
         speed=round(plan.speed, 4),
         length=round(plan.length_s, 4),
         outcome=plan.outcome.value,
+        **({"shift": round(shift, 2)} if shift else {}),  # unshifted keys stay as they were
     )
     cached = ctx.store.load_audio(fitted_key)
     if cached is not None:
         samples, rate = cached
     else:
         samples, rate = await _fit(ctx, segment.target_text, voice, language, natural, plan)
+        if shift:
+            samples = await ctx.compute(media.pitch_shift, samples, rate, shift)
         ctx.store.save_audio(fitted_key, samples, rate)
     fitted_s = len(samples) / rate
     return FittedLine(

@@ -1,0 +1,173 @@
+"""Voices matched to the speaker, offline: each speaker's median F0 and gender from their own
+lines, each local voice's median F0 measured once (and stored), and the pitch shift that
+brings a voice toward its speaker (``--match-voice``), bounded to ±4 semitones.
+
+Gender is read from F0 with one threshold (165 Hz, between typical adult male and female
+speech); its confidence grows with the distance from the threshold and with the amount of
+voiced speech heard.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dubbing_studio import media
+from dubbing_studio.domain.dub import Segment
+from dubbing_studio.domain.speech import RECOGNITION_RATE, Voice
+from dubbing_studio.engines.protocols import SynthesisOptions
+from dubbing_studio.media.pitch import HOP_S, semitones, track_f0
+from dubbing_studio.pipeline.artifacts import artifact_key
+from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, pitch_pool
+from dubbing_studio.pipeline.context import DubContext
+from dubbing_studio.pipeline.ingest import Ingested
+
+GENDER_THRESHOLD_HZ = 165.0
+CLEAR_SEMITONES = 4.0  # this far from the threshold, gender is as sure as F0 can make it
+ENOUGH_VOICED_S = 1.0  # less voiced speech than this lowers the confidence
+MAX_SHIFT_SEMITONES = 4.0
+# What each voice says once to have its pitch measured (an even, declarative sentence).
+PITCH_SAMPLE = "Hello, this is a short sample of my voice, spoken at an even and easy pace."
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerPitch:
+    """What a speaker's lines say about their voice."""
+
+    median_f0: float | None  # Hz, over voiced frames; None when none was voiced
+    voiced_s: float
+    gender: str | None  # "male" / "female" from F0; None without F0
+    confidence: float  # 0..1, how sure the gender is
+
+    @classmethod
+    def from_f0(cls, f0: np.ndarray) -> SpeakerPitch:
+        if not len(f0):
+            return cls(None, 0.0, None, 0.0)
+        median = float(np.median(f0))
+        voiced_s = len(f0) * HOP_S
+        distance = abs(semitones(GENDER_THRESHOLD_HZ, median)) / CLEAR_SEMITONES
+        confidence = (0.5 + 0.5 * min(1.0, distance)) * min(1.0, voiced_s / ENOUGH_VOICED_S)
+        return cls(
+            median_f0=round(median, 1),
+            voiced_s=round(voiced_s, 2),
+            gender="female" if median >= GENDER_THRESHOLD_HZ else "male",
+            confidence=round(confidence, 2),
+        )
+
+
+def speaker_audio(ingested: Ingested, speaker: str) -> Path:
+    """The recognition audio a speaker is heard in: their own channel when the speakers were
+    panned apart (``S<n>`` is channel n), else the one mono file."""
+    channels = ingested.recognition
+    number = speaker[1:] if speaker.startswith("S") else ""
+    if len(channels) > 1 and number.isdigit() and 1 <= int(number) <= len(channels):
+        return channels[int(number) - 1]
+    return channels[0]
+
+
+def estimate_speakers(ingested: Ingested, lines: Sequence[Segment]) -> dict[str, SpeakerPitch]:
+    """Median F0 and gender of every speaker, from the audio of their lines only."""
+    decoded: dict[Path, np.ndarray] = {}
+    estimates = {}
+    for speaker in dict.fromkeys(line.speaker for line in lines):
+        path = speaker_audio(ingested, speaker)
+        if path not in decoded:
+            decoded[path] = media.decode_audio(path, sample_rate=RECOGNITION_RATE)[0]
+        audio, rate = decoded[path], RECOGNITION_RATE
+        f0 = [
+            track_f0(audio[int(s.start * rate) : int(s.end * rate)], rate)
+            for s in lines
+            if s.speaker == speaker
+        ]
+        estimates[speaker] = SpeakerPitch.from_f0(np.concatenate(f0) if f0 else np.zeros(0))
+    return estimates
+
+
+async def voice_pitch(ctx: DubContext, voice: VoiceRef, language: str) -> float | None:
+    """A voice's median F0, measured on a sample sentence the first time and then stored."""
+    synth = ctx.studio.registry.synthesizer(voice.engine)
+    key = artifact_key("voice-pitch", engine=voice.engine, model=synth.model_id, voice=voice.voice)
+    if ctx.store.has(key, "json"):
+        stored: float | None = ctx.store.read_json(key)["median_f0"]
+        return stored
+    options = SynthesisOptions(voice=voice.voice, language=language)
+    speech = await ctx.engine("voice-pitch", synth.name, synth.synthesize, PITCH_SAMPLE, options)
+    f0 = await ctx.compute(track_f0, speech.samples, speech.sample_rate)
+    median = round(float(np.median(f0)), 1) if len(f0) else None
+    ctx.store.write_json(key, {"median_f0": median})
+    return median
+
+
+async def voice_pitches(
+    ctx: DubContext, voices: Sequence[tuple[str, Voice]], language: str
+) -> dict[str, float]:
+    """``engine:voice`` → median F0 for each voice that has one."""
+    table = {}
+    for engine, voice in voices:
+        ref = VoiceRef(engine, voice.id)
+        f0 = await voice_pitch(ctx, ref, language)
+        if f0 is not None:
+            table[str(ref)] = f0
+    return table
+
+
+def pitch_shift_toward(speaker_f0: float | None, voice_f0: float | None) -> float:
+    """Semitones that move the voice to the speaker's median F0, within ±4."""
+    if not speaker_f0 or not voice_f0:
+        return 0.0
+    shift = semitones(voice_f0, speaker_f0)
+    return round(max(-MAX_SHIFT_SEMITONES, min(MAX_SHIFT_SEMITONES, shift)), 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Casting:
+    """Who speaks each speaker, the semitones their lines move, and what the report says."""
+
+    voices: dict[str, VoiceRef]
+    shifts: dict[str, float]
+    report: dict[str, dict[str, Any]]
+
+
+async def cast_speakers(
+    ctx: DubContext, ingested: Ingested, lines: Sequence[Segment], language: str
+) -> Casting:
+    """Estimate each speaker's pitch, measure the voices casting compares, cast, and (with
+    ``match_voice``) work out each speaker's pitch shift."""
+    registry, plan = ctx.studio.registry, ctx.plan
+    speakers = list(dict.fromkeys(line.speaker for line in lines))
+    estimates = await ctx.compute(estimate_speakers, ingested, lines)
+    genders = Counter(e.gender for e in estimates.values() if e.gender)
+    pool = [
+        candidate
+        for gender, count in sorted(genders.items())
+        for candidate in pitch_pool(registry, language, plan, gender, count)
+    ]
+    table = await voice_pitches(ctx, pool, language)
+    traits = {s: (e.gender, e.median_f0) for s, e in estimates.items()}
+    voices = cast_voices(registry, speakers, language, plan, traits, table)
+    shifts: dict[str, float] = {}
+    report: dict[str, dict[str, Any]] = {}
+    for speaker, voice in voices.items():
+        estimate = estimates[speaker]
+        if plan.match_voice and str(voice) not in table:
+            measured = await voice_pitch(ctx, voice, language)
+            if measured is not None:
+                table[str(voice)] = measured
+        voice_f0 = table.get(str(voice))
+        shift = pitch_shift_toward(estimate.median_f0, voice_f0) if plan.match_voice else 0.0
+        shifts[speaker] = shift
+        report[speaker] = {
+            "median_f0": estimate.median_f0,
+            "voiced_s": estimate.voiced_s,
+            "gender": estimate.gender,
+            "gender_confidence": estimate.confidence,
+            "voice": str(voice),
+            "voice_median_f0": voice_f0,
+            "pitch_shift_semitones": shift,
+        }
+    return Casting(voices, shifts, report)
