@@ -47,6 +47,7 @@ class SynthesisOptions:
     rate: float = 1.0
     instructions: str | None = None
     model: str | None = None  # engines with several models (OpenAI: tts-1, gpt-4o-mini-tts)
+    reference_audio: bytes | None = None  # WAV of the voice to speak in (``VoiceCloner``s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,17 @@ class Synthesizer(Protocol):
     def voices(self) -> list[Voice]:
         """Voices this engine offers here."""
         ...
+
+
+@runtime_checkable
+class VoiceCloner(Protocol):
+    """A synthesizer that can speak in the voice of a reference sample
+    (``SynthesisOptions.reference_audio``) when ``clones_voice`` says this server can."""
+
+    name: str
+
+    @property
+    def clones_voice(self) -> bool: ...
 
 
 @runtime_checkable

@@ -102,7 +102,8 @@ class DubPipeline:
                 if previous_end is None
                 else max(segment.start, previous_end + plan.timing.min_gap_s)
             )
-            line = await speak_line(ctx, segment, start, window, voice, target, shift)
+            reference = casting.references.get(segment.speaker) if voice == cast else None
+            line = await speak_line(ctx, segment, start, window, voice, target, shift, reference)
             fitted.append(line)
             last_end[segment.speaker] = line.end
             ctx.report(

@@ -20,12 +20,13 @@ import numpy as np
 from dubbing_studio import media
 from dubbing_studio.domain.dub import Segment
 from dubbing_studio.domain.speech import RECOGNITION_RATE, Voice
-from dubbing_studio.engines.protocols import SynthesisOptions
+from dubbing_studio.engines.protocols import SynthesisOptions, VoiceCloner
 from dubbing_studio.media.pitch import HOP_S, semitones, track_f0
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, pitch_pool
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.ingest import Ingested
+from dubbing_studio.pipeline.reference import reference_span
 
 GENDER_THRESHOLD_HZ = 165.0
 CLEAR_SEMITONES = 4.0  # this far from the threshold, gender is as sure as F0 can make it
@@ -131,6 +132,7 @@ class Casting:
     voices: dict[str, VoiceRef]
     shifts: dict[str, float]
     report: dict[str, dict[str, Any]]
+    references: dict[str, bytes]  # WAV samples of the speakers whose engine clones voices
 
 
 async def cast_speakers(
@@ -152,6 +154,7 @@ async def cast_speakers(
     voices = cast_voices(registry, speakers, language, plan, traits, table)
     shifts: dict[str, float] = {}
     report: dict[str, dict[str, Any]] = {}
+    references: dict[str, bytes] = {}
     for speaker, voice in voices.items():
         estimate = estimates[speaker]
         if plan.match_voice and str(voice) not in table:
@@ -170,4 +173,21 @@ async def cast_speakers(
             "voice_median_f0": voice_f0,
             "pitch_shift_semitones": shift,
         }
-    return Casting(voices, shifts, report)
+        synth = registry.synthesizer(voice.engine)
+        if isinstance(synth, VoiceCloner) and synth.clones_voice:
+            found = await ctx.compute(speaker_reference, ingested, lines, speaker)
+            if found is not None:
+                report[speaker]["reference_s"], references[speaker] = found
+    return Casting(voices, shifts, report, references)
+
+
+def speaker_reference(
+    ingested: Ingested, lines: Sequence[Segment], speaker: str
+) -> tuple[tuple[float, float], bytes] | None:
+    """The speaker's cleanest 6–10 s (their span and WAV bytes), for a cloning engine."""
+    audio, rate = media.decode_audio(speaker_audio(ingested, speaker), sample_rate=RECOGNITION_RATE)
+    span = reference_span(lines, speaker, audio, rate)
+    if span is None:
+        return None
+    clip = audio[int(span[0] * rate) : int(span[1] * rate)]
+    return span, media.encode_audio(clip, rate, "wav")
