@@ -8,7 +8,7 @@ loud to quiet frames (little noise under the voice), and nobody else talking ove
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -24,13 +24,14 @@ JOIN_GAP_S = 0.6  # lines closer than this read as one stretch of speech
 def reference_span(
     lines: Sequence[Segment],
     speaker: str,
-    audio: FloatAudio,
+    audio: Callable[[float, float], FloatAudio],
     rate: int,
     min_s: float = MIN_REFERENCE_S,
     max_s: float = MAX_REFERENCE_S,
 ) -> tuple[float, float] | None:
     """The cleanest stretch of ``speaker``'s speech, ``min_s``–``max_s`` long, as (start,
-    end) seconds in ``audio``; None when they never speak ``min_s`` in one go."""
+    end) seconds; None when they never speak ``min_s`` in one go. ``audio(start, end)`` gives
+    the samples (at ``rate``) of a stretch: only candidates are read."""
     own = sorted((s for s in lines if s.speaker == speaker), key=lambda s: s.start)
     others = [(s.start, s.end) for s in lines if s.speaker != speaker]
     best: tuple[float, tuple[float, float]] | None = None
@@ -43,7 +44,7 @@ def reference_span(
         end = min(end, start + max_s)
         if end - start < min_s:
             continue
-        score = _cleanliness(audio[int(start * rate) : int(end * rate)], rate)
+        score = _cleanliness(audio(start, end), rate)
         score -= _overlap((start, end), others)
         if best is None or score > best[0]:
             best = (score, (round(start, 3), round(end, 3)))

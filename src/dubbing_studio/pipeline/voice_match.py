@@ -19,7 +19,7 @@ import numpy as np
 
 from dubbing_studio import media
 from dubbing_studio.domain.dub import Segment
-from dubbing_studio.domain.speech import RECOGNITION_RATE, Voice
+from dubbing_studio.domain.speech import RECOGNITION_RATE, FloatAudio, Voice
 from dubbing_studio.engines.protocols import SynthesisOptions, VoiceCloner
 from dubbing_studio.media.pitch import HOP_S, semitones, track_f0
 from dubbing_studio.pipeline.artifacts import artifact_key
@@ -31,6 +31,7 @@ from dubbing_studio.pipeline.reference import reference_span
 GENDER_THRESHOLD_HZ = 165.0
 CLEAR_SEMITONES = 4.0  # this far from the threshold, gender is as sure as F0 can make it
 ENOUGH_VOICED_S = 1.0  # less voiced speech than this lowers the confidence
+ESTIMATE_BUDGET_S = 90.0  # of each speaker's speech, for their pitch
 MAX_SHIFT_SEMITONES = 4.0
 # What each voice says once to have its pitch measured (an even, declarative sentence).
 PITCH_SAMPLE = "Hello, this is a short sample of my voice, spoken at an even and easy pace."
@@ -72,21 +73,33 @@ def speaker_audio(ingested: Ingested, speaker: str) -> Path:
 
 
 def estimate_speakers(ingested: Ingested, lines: Sequence[Segment]) -> dict[str, SpeakerPitch]:
-    """Median F0 and gender of every speaker, from the audio of their lines only."""
-    decoded: dict[Path, np.ndarray] = {}
+    """Median F0 and gender of every speaker, from the audio of their own lines only (their
+    longest lines up to ``ESTIMATE_BUDGET_S``, each decoded alone: hours of input cost no
+    more than a few minutes of it)."""
     estimates = {}
     for speaker in dict.fromkeys(line.speaker for line in lines):
         path = speaker_audio(ingested, speaker)
-        if path not in decoded:
-            decoded[path] = media.decode_audio(path, sample_rate=RECOGNITION_RATE)[0]
-        audio, rate = decoded[path], RECOGNITION_RATE
         f0 = [
-            track_f0(audio[int(s.start * rate) : int(s.end * rate)], rate)
-            for s in lines
-            if s.speaker == speaker
+            track_f0(_line_audio(path, line.start, line.end), RECOGNITION_RATE)
+            for line in _longest(lines, speaker, ESTIMATE_BUDGET_S)
         ]
         estimates[speaker] = SpeakerPitch.from_f0(np.concatenate(f0) if f0 else np.zeros(0))
     return estimates
+
+
+def _longest(lines: Sequence[Segment], speaker: str, budget_s: float) -> list[Segment]:
+    chosen, total = [], 0.0
+    for line in sorted((s for s in lines if s.speaker == speaker), key=lambda s: -s.duration):
+        if total >= budget_s:
+            break
+        chosen.append(line)
+        total += line.duration
+    return chosen
+
+
+def _line_audio(path: Path, start: float, end: float) -> FloatAudio:
+    """A window of the studio's own recognition audio (trusted: it wrote the file)."""
+    return media.decode_audio(path, sample_rate=RECOGNITION_RATE, start_s=start, end_s=end)[0]
 
 
 async def voice_pitch(ctx: DubContext, voice: VoiceRef, language: str) -> float | None:
@@ -185,9 +198,10 @@ def speaker_reference(
     ingested: Ingested, lines: Sequence[Segment], speaker: str
 ) -> tuple[tuple[float, float], bytes] | None:
     """The speaker's cleanest 6–10 s (their span and WAV bytes), for a cloning engine."""
-    audio, rate = media.decode_audio(speaker_audio(ingested, speaker), sample_rate=RECOGNITION_RATE)
-    span = reference_span(lines, speaker, audio, rate)
+    path = speaker_audio(ingested, speaker)
+    span = reference_span(
+        lines, speaker, lambda start, end: _line_audio(path, start, end), RECOGNITION_RATE
+    )
     if span is None:
         return None
-    clip = audio[int(span[0] * rate) : int(span[1] * rate)]
-    return span, media.encode_audio(clip, rate, "wav")
+    return span, media.encode_audio(_line_audio(path, *span), RECOGNITION_RATE, "wav")
