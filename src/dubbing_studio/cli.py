@@ -503,6 +503,15 @@ def _summary(result: DubResult) -> None:
     table.add_row("segments", str(totals["segments"]))
     table.add_row("max speed", f"{totals['max_speed']:.2f}x")
     table.add_row("overruns / trimmed", f"{totals['overruns']} / {totals['trimmed']}")
+    for speaker, cast in result.report.speakers.items():
+        heard = (
+            f"{cast['median_f0']:.0f} Hz, {cast['gender']} ({cast['gender_confidence']:.0%})"
+            if cast["median_f0"]
+            else "pitch unknown"
+        )
+        shift = cast["pitch_shift_semitones"]
+        shifted = f", {shift:+.1f} st" if shift else ""
+        table.add_row(speaker, f"{heard} → {cast['voice']}{shifted}")
     for name, path in result.outputs.items():
         table.add_row(name, str(path))
     Console().print(table)
