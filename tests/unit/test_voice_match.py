@@ -80,3 +80,19 @@ def test_casting_follows_gender_then_nearest_pitch(tmp_path: Path) -> None:
     assert str(cast["S2"]) == f"{female[-1][0]}:{female[-1][1].id}"  # nearest to 400 Hz
     assert str(cast["S3"]) == f"{male[0][0]}:{male[0][1].id}"  # next nearest, still distinct
     assert len({str(v) for v in cast.values()}) == 3
+
+
+def test_by_default_the_engine_comes_first_and_matching_puts_gender_first(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    registry = build_studio(settings).registry
+    plain = DubPlan(target_language="en")
+    matching = DubPlan(target_language="en", match_voice=True)
+    # Piper (the fast engine) has one English voice, a man's: a woman keeps it by default.
+    plain_cast = cast_voices(registry, ["S1"], "en", plain, {"S1": ("female", 220.0)})
+    assert str(plain_cast["S1"]) == "piper:en_US-joe-medium"
+    matched = cast_voices(registry, ["S1"], "en", matching, {"S1": ("female", 220.0)})
+    assert matched["S1"].engine == "kokoro" and matched["S1"].voice.startswith("jf_")
+    assert [v.id for _, v in pitch_pool(registry, "en", plain, "female")] == []
+    assert all(v.gender == "female" for _, v in pitch_pool(registry, "en", matching, "female"))

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from dubbing_studio import media
-from dubbing_studio.domain.dub import Segment
+from dubbing_studio.domain.dub import DubPlan, Segment
 from dubbing_studio.domain.speech import RECOGNITION_RATE, FloatAudio, Voice
 from dubbing_studio.engines.protocols import SynthesisOptions, VoiceCloner
+from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.media.pitch import HOP_S, semitones, track_f0
-from dubbing_studio.pipeline.artifacts import artifact_key
+from dubbing_studio.pipeline.artifacts import ArtifactStore, artifact_key
 from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, pitch_pool
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.ingest import Ingested
@@ -34,7 +35,10 @@ ENOUGH_VOICED_S = 1.0  # less voiced speech than this lowers the confidence
 ESTIMATE_BUDGET_S = 90.0  # of each speaker's speech, for their pitch
 MAX_SHIFT_SEMITONES = 4.0
 # What each voice says once to have its pitch measured (an even, declarative sentence).
-PITCH_SAMPLE = "Hello, this is a short sample of my voice, spoken at an even and easy pace."
+PITCH_SAMPLE = "Hello, this is how my voice sounds."
+# Where measured voice pitches are kept: beside the assembled models, since they describe the
+# installed voices rather than any one dub (and outlive every project).
+VOICE_PITCH_DIR = Path("models") / "voice-pitch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +110,15 @@ async def voice_pitch(ctx: DubContext, voice: VoiceRef, language: str) -> float 
     """A voice's median F0, measured on a sample sentence the first time and then stored."""
     synth = ctx.studio.registry.synthesizer(voice.engine)
     key = artifact_key("voice-pitch", engine=voice.engine, model=synth.model_id, voice=voice.voice)
-    if ctx.store.has(key, "json"):
-        stored: float | None = ctx.store.read_json(key)["median_f0"]
+    table = ArtifactStore(ctx.studio.settings.data_dir / VOICE_PITCH_DIR)
+    if table.has(key, "json"):
+        stored: float | None = table.read_json(key)["median_f0"]
         return stored
     options = SynthesisOptions(voice=voice.voice, language=language)
     speech = await ctx.engine("voice-pitch", synth.name, synth.synthesize, PITCH_SAMPLE, options)
     f0 = await ctx.compute(track_f0, speech.samples, speech.sample_rate)
     median = round(float(np.median(f0)), 1) if len(f0) else None
-    ctx.store.write_json(key, {"median_f0": median})
+    table.write_json(key, {"median_f0": median})
     return median
 
 
@@ -138,6 +143,23 @@ def pitch_shift_toward(speaker_f0: float | None, voice_f0: float | None) -> floa
     return round(max(-MAX_SHIFT_SEMITONES, min(MAX_SHIFT_SEMITONES, shift)), 2)
 
 
+def voices_to_measure(
+    registry: EngineRegistry, plan: DubPlan, language: str, genders: dict[str, str | None]
+) -> list[tuple[str, Voice]]:
+    """The voices casting compares by pitch for these speakers (``speaker`` → gender); the
+    speakers the plan gives a voice need none."""
+    counts = Counter(
+        gender
+        for speaker, gender in genders.items()
+        if gender and not (plan.speaker_voices.get(speaker) or plan.voice)
+    )
+    return [
+        candidate
+        for gender, count in sorted(counts.items())
+        for candidate in pitch_pool(registry, language, plan, gender, count)
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Casting:
     """Who speaks each speaker, the semitones their lines move, and what the report says."""
@@ -156,13 +178,8 @@ async def cast_speakers(
     registry, plan = ctx.studio.registry, ctx.plan
     speakers = list(dict.fromkeys(line.speaker for line in lines))
     estimates = await ctx.compute(estimate_speakers, ingested, lines)
-    genders = Counter(e.gender for e in estimates.values() if e.gender)
-    pool = [
-        candidate
-        for gender, count in sorted(genders.items())
-        for candidate in pitch_pool(registry, language, plan, gender, count)
-    ]
-    table = await voice_pitches(ctx, pool, language)
+    genders = {speaker: estimate.gender for speaker, estimate in estimates.items()}
+    table = await voice_pitches(ctx, voices_to_measure(registry, plan, language, genders), language)
     traits = {s: (e.gender, e.median_f0) for s, e in estimates.items()}
     voices = cast_voices(registry, speakers, language, plan, traits, table)
     shifts: dict[str, float] = {}
