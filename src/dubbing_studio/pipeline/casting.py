@@ -55,12 +55,12 @@ def cast_voices(
     voice_f0: Mapping[str, float] | None = None,
 ) -> dict[str, VoiceRef]:
     """A voice per speaker: the plan's overrides, else distinct voices that speak the language,
-    taken from the best engine with a free voice. A speaker whose gender is known (``traits``)
-    gets that engine's voice of their gender nearest their median F0 (among the voices
-    measured in ``voice_f0``, ``engine:voice`` → Hz); otherwise genders alternate.
+    taken from the best engine first, alternating gender between speakers.
 
-    With ``plan.match_voice`` gender comes before the engine: a speaker gets the best engine
-    that has a free voice of their gender, even a slower one (Kokoro rather than Piper)."""
+    With ``traits`` (voices matched to the speaker) a speaker whose gender is known gets the
+    best engine with a free voice of that gender, even a slower one (Kokoro rather than
+    Piper), and its voice nearest their median F0 among those measured in ``voice_f0``
+    (``engine:voice`` → Hz)."""
     cast: dict[str, VoiceRef] = {}
     for speaker in speakers:
         chosen = plan.speaker_voices.get(speaker) or plan.voice
@@ -77,12 +77,7 @@ def cast_voices(
         free = [(e, v) for e, v in candidates if f"{e}:{v.id}" not in taken] or candidates
         gender, f0 = (traits or {}).get(speaker) or (None, None)
         if gender:
-            same = [(e, v) for e, v in free if v.gender == gender]
-            if plan.match_voice:
-                pool = _first_engine(same or free)
-            else:
-                pool = _first_engine(free)
-                pool = [(e, v) for e, v in pool if v.gender == gender] or pool
+            pool = _first_engine([(e, v) for e, v in free if v.gender == gender] or free)
             measured = [(e, v) for e, v in pool if f"{e}:{v.id}" in (voice_f0 or {})]
             if f0 and measured and voice_f0:
                 pool = sorted(
@@ -101,18 +96,15 @@ def pitch_pool(
     registry: EngineRegistry, language: str, plan: DubPlan, gender: str, speakers: int = 1
 ) -> list[tuple[str, Voice]]:
     """The voices ``cast_voices`` may compare by pitch for ``speakers`` speakers of ``gender``
-    (what to measure before casting): that gender's voices of the engines it would draw from,
-    engine by engine until they hold a voice per speaker."""
-    pool: list[tuple[str, Voice]] = []
-    offered = 0
+    (what to measure before casting): that gender's voices of the best engines, engine by
+    engine until there is one per speaker."""
     candidates = _candidates(registry, language, plan.synthesizer)
-    for engine in dict.fromkeys(e for e, _ in candidates):
-        if offered >= speakers:
+    same = [(e, v) for e, v in candidates if v.gender == gender]
+    pool: list[tuple[str, Voice]] = []
+    for engine in dict.fromkeys(e for e, _ in same):
+        if len(pool) >= speakers:
             break
-        voices = [v for e, v in candidates if e == engine]
-        same = [(engine, v) for v in voices if v.gender == gender]
-        pool.extend(same)
-        offered += len(same) if plan.match_voice else len(voices)
+        pool.extend((e, v) for e, v in same if e == engine)
     return pool
 
 

@@ -173,14 +173,20 @@ class Casting:
 async def cast_speakers(
     ctx: DubContext, ingested: Ingested, lines: Sequence[Segment], language: str
 ) -> Casting:
-    """Estimate each speaker's pitch, measure the voices casting compares, cast, and (with
-    ``match_voice``) work out each speaker's pitch shift."""
+    """Estimate each speaker's pitch (always: it is reported), then cast. With
+    ``match_voice``: measure the voices casting compares, cast by gender and nearest pitch,
+    and work out each speaker's pitch shift; without it the casting is the default one (fast
+    engines first, genders alternating), so a default dub costs no voice measurements."""
     registry, plan = ctx.studio.registry, ctx.plan
     speakers = list(dict.fromkeys(line.speaker for line in lines))
     estimates = await ctx.compute(estimate_speakers, ingested, lines)
-    genders = {speaker: estimate.gender for speaker, estimate in estimates.items()}
-    table = await voice_pitches(ctx, voices_to_measure(registry, plan, language, genders), language)
-    traits = {s: (e.gender, e.median_f0) for s, e in estimates.items()}
+    table: dict[str, float] = {}
+    traits = None
+    if plan.match_voice:
+        genders = {speaker: estimate.gender for speaker, estimate in estimates.items()}
+        pool = voices_to_measure(registry, plan, language, genders)
+        table = await voice_pitches(ctx, pool, language)
+        traits = {s: (e.gender, e.median_f0) for s, e in estimates.items()}
     voices = cast_voices(registry, speakers, language, plan, traits, table)
     shifts: dict[str, float] = {}
     report: dict[str, dict[str, Any]] = {}
