@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -36,8 +37,10 @@ from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
 from dubbing_studio.logs import logging_config
 from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.batch import BatchItem, BatchOutcome, batch_items, run_batch
 from dubbing_studio.pipeline.context import STAGES
 from dubbing_studio.pipeline.context import Progress as ProgressEvent
+from dubbing_studio.pipeline.export import write_text_atomic
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
 from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
@@ -256,10 +259,13 @@ def engines() -> None:
 @app.command()
 @_friendly_errors
 def dub(
-    input: Annotated[
-        str, typer.Argument(help="Audio or video: a file, or an http(s) URL (media or page).")
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Audio or video: files (one or many), or one http(s) URL."),
     ],
-    to: Annotated[str, typer.Option("--to", help="Target language (code or name).")],
+    to: Annotated[
+        str, typer.Option("--to", help="Target language(s), comma-separated (code or name).")
+    ],
     source: Annotated[str, typer.Option("--from", help="Source language, or auto.")] = "auto",
     voice: Annotated[str | None, typer.Option(help="Voice for every speaker.")] = None,
     speaker_voice: Annotated[
@@ -303,22 +309,58 @@ def dub(
             help="SRT, WebVTT or ASS translation: skip translation, keep its timing.",
         ),
     ] = None,
+    match_voice: Annotated[
+        bool,
+        typer.Option(
+            "--match-voice", help="Shift each speaker's dub toward their pitch (±4 semitones)."
+        ),
+    ] = False,
 ) -> None:
-    """Dub audio or video into another language, fitted to the original timing."""
-    plan = build_plan(
-        target=to,
-        source=None if source == "auto" else source,
-        voice=voice,
-        speaker_voices=speaker_voice or [],
-        glossary=glossary,
-        max_speed=max_speed,
-        background=background,
-        keep_original=keep_original,
-        translator=translator,
-        synthesizer=synthesizer,
-        formats=formats,
-        diarize=diarize,
-    )
+    """Dub audio or video into other languages, fitted to the original timing.
+
+    Several files or languages make a batch: each dub goes to OUT/<file>/<language>/ (one
+    file: OUT/<language>/; one language: OUT/<file>/), a file that fails does not stop the
+    others, and the exit code is 1 when any failed. Each file is transcribed once."""
+    targets = [t.strip() for t in to.split(",") if t.strip()]
+    if not targets:
+        raise InvalidInput("--to names at least one language.")
+    plans = [
+        build_plan(
+            target=target,
+            source=None if source == "auto" else source,
+            voice=voice,
+            speaker_voices=speaker_voice or [],
+            glossary=glossary,
+            max_speed=max_speed,
+            background=background,
+            keep_original=keep_original,
+            translator=translator,
+            synthesizer=synthesizer,
+            formats=formats,
+            diarize=diarize,
+            match_voice=match_voice,
+        )
+        for target in targets
+    ]
+    if len(inputs) == 1 and len(plans) == 1:
+        _dub_one(inputs[0], plans[0], out, transcript, translation)
+        return
+    if transcript or translation or any(is_url(name) for name in inputs):
+        raise InvalidInput(
+            "Subtitle files and URLs dub one input into one language; a batch takes files."
+        )
+    paths = [Path(name) for name in inputs]
+    for path in paths:
+        if not path.is_file():
+            raise InvalidInput(f"{path} is not a file.")
+    if not _run_batch(batch_items(paths, plans, out)):
+        raise typer.Exit(1)
+
+
+def _dub_one(
+    input: str, plan: DubPlan, out: Path, transcript: Path | None, translation: Path | None
+) -> None:
+    """One input (a file or a URL) into one language, with optional imported subtitles."""
     subtitles = SubtitleImport.parse(_named_text(transcript), _named_text(translation))
     if not is_url(input):
         path = Path(input)
@@ -451,6 +493,81 @@ def _run_dub(
     _summary(result)
 
 
+def _run_batch(items: list[BatchItem]) -> bool:
+    """Every dub under one progress display, then a table of them; True when all succeeded.
+    ``batch.json`` in the output folder lists each dub, its outcome and its engine calls."""
+    settings = Settings()
+    studio = build_studio(settings)
+    pipeline = DubPipeline(studio, ArtifactStore(settings.data_dir / "artifacts"))
+    for plan in {item.plan.target_language: item.plan for item in items}.values():
+        pipeline.check(plan)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        overall = progress.add_task("dubs", total=len(items), note="")
+        stage = progress.add_task("", total=None, note="")
+
+        def watch(index: int, item: BatchItem) -> Callable[[ProgressEvent], None]:
+            label = f"{item.source.name[:18]} → {item.language}"
+            progress.update(overall, note=label)
+
+            def on_progress(event: ProgressEvent) -> None:
+                progress.update(
+                    stage,
+                    description=event.stage,
+                    completed=event.done,
+                    total=event.total,
+                    note=event.message[:50],
+                )
+
+            return on_progress
+
+        def finished(index: int, outcome: BatchOutcome) -> None:
+            progress.advance(overall)
+            if not outcome.ok:
+                console.print(
+                    f"[bold red]failed:[/] {outcome.item.source} → {outcome.item.language}: "
+                    f"{outcome.error}"
+                )
+
+        summary = _run(run_batch(pipeline, items, progress=watch, finished=finished))
+    report = items[0].out_dir if len(items) == 1 else _common_folder(items)
+    write_text_atomic(report / "batch.json", json.dumps(summary.to_dict(), indent=2))
+    table = Table("file", "language", "status", "lines", "max speed", "recognitions", "output")
+    for outcome in summary.outcomes:
+        result = outcome.result
+        table.add_row(
+            outcome.item.source.name,
+            outcome.item.language,
+            "[green]done[/]" if result else "[red]failed[/]",
+            str(len(result.segments)) if result else "",
+            f"{result.report.totals()['max_speed']:.2f}x" if result else "",
+            str(_recognitions(result.engine_calls)) if result else "",
+            str(outcome.item.out_dir) if result else (outcome.error or "")[:60],
+        )
+    Console(width=160).print(table)
+    recognitions = _recognitions(summary.engine_calls())
+    console.print(
+        f"{len(items) - summary.failed} of {len(items)} dubs done, "
+        f"{recognitions} recognition(s) in total"
+    )
+    return summary.failed == 0
+
+
+def _recognitions(calls: Counter[str]) -> int:
+    return sum(count for name, count in calls.items() if name.startswith("transcribe:"))
+
+
+def _common_folder(items: list[BatchItem]) -> Path:
+    return Path(os.path.commonpath([item.out_dir for item in items]))
+
+
 def _summary(result: DubResult) -> None:
     totals = result.report.totals()
     table = Table(title="Dub", show_header=False)
@@ -459,6 +576,15 @@ def _summary(result: DubResult) -> None:
     table.add_row("segments", str(totals["segments"]))
     table.add_row("max speed", f"{totals['max_speed']:.2f}x")
     table.add_row("overruns / trimmed", f"{totals['overruns']} / {totals['trimmed']}")
+    for speaker, cast in result.report.speakers.items():
+        heard = (
+            f"{cast['median_f0']:.0f} Hz, {cast['gender']} ({cast['gender_confidence']:.0%})"
+            if cast["median_f0"]
+            else "pitch unknown"
+        )
+        shift = cast["pitch_shift_semitones"]
+        shifted = f", {shift:+.1f} st" if shift else ""
+        table.add_row(speaker, f"{heard} → {cast['voice']}{shifted}")
     for name, path in result.outputs.items():
         table.add_row(name, str(path))
     Console().print(table)
@@ -478,6 +604,7 @@ def build_plan(
     synthesizer: str | None,
     formats: str,
     diarize: bool | None = None,
+    match_voice: bool = False,
 ) -> DubPlan:
     """The CLI's options as a plan; malformed values are one clear error each."""
     voices = {}
@@ -503,6 +630,7 @@ def build_plan(
         synthesizer=synthesizer,
         audio_formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
         diarize=diarize,
+        match_voice=match_voice,
     )
 
 

@@ -63,6 +63,11 @@ class OpenAISettings(BaseModel):
     voice_director: bool = Field(
         True, description="Write delivery instructions for gpt-4o-mini-tts."
     )
+    tts_reference_audio: bool = Field(
+        False,
+        description="The speech endpoint takes a reference sample (`reference_audio`, base64 "
+        "WAV) and speaks in its voice: dubs send each speaker's cleanest 6–10 s.",
+    )
     timeout_s: float = 120.0
     max_retries: int = 2
     max_output_tokens: int = 8192

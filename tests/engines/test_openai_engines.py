@@ -6,6 +6,7 @@ is what would go over the wire.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from dubbing_studio.engines.openai_compat.translator import (
     enforce_glossary,
     parse_numbered_lines,
 )
-from dubbing_studio.engines.protocols import SynthesisOptions, TranscribeOptions
+from dubbing_studio.engines.protocols import SynthesisOptions, TranscribeOptions, VoiceCloner
 
 KEY = "sk-test-secret-0123456789"
 COMPAT_URL = "http://llm.local:8080/v1"
@@ -514,6 +515,21 @@ def test_synthesis_decodes_24khz_pcm_and_sends_instructions(server: FakeServer) 
         "instructions": "Calm.",
         "speed": 1.25,
     }
+
+
+def test_a_reference_sample_goes_only_to_a_server_that_clones(server: FakeServer) -> None:
+    pcm_route(server, [0])
+    sample = b"RIFF-sample-of-the-speaker"
+    options = SynthesisOptions(voice="alloy", reference_audio=sample)
+    plain = OpenAISynthesizer(connect(server, base_url=COMPAT_URL))
+    assert not plain.clones_voice
+    plain.synthesize("Hola.", options)
+    cloning = OpenAISynthesizer(connect(server, base_url=COMPAT_URL, tts_reference_audio=True))
+    assert isinstance(cloning, VoiceCloner) and cloning.clones_voice
+    cloning.synthesize("Hola.", options)
+    first, second = speech_bodies(server)
+    assert "reference_audio" not in first
+    assert base64.b64decode(second["reference_audio"]) == sample
 
 
 def test_voice_director_writes_instructions_when_none_given(server: FakeServer) -> None:

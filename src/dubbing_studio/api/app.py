@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from dubbing_studio import __version__
 from dubbing_studio.api.errors import install_error_handlers
 from dubbing_studio.api.observability import Metrics, install_observability
+from dubbing_studio.api.routes import batches as batch_routes
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.api.security import install_security
@@ -31,6 +32,7 @@ from dubbing_studio.config import Settings
 from dubbing_studio.jobs.store import ApiKeyStore
 from dubbing_studio.mcp_server.http import mount_mcp
 from dubbing_studio.mcp_server.server import build_mcp_server
+from dubbing_studio.services.batches import BatchService
 from dubbing_studio.services.dubs import DubService
 from dubbing_studio.services.quotas import RateLimiter
 from dubbing_studio.services.studio import Studio
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         dubs = await anyio.to_thread.run_sync(open_dub_service, settings, studio)
         keyring.attach(ApiKeyStore(dubs.store))
         app.state.dubs = dubs
+        app.state.batches = BatchService(dubs)
         stop_metrics = metrics.watch(studio.gate, dubs)
         reaper = asyncio.create_task(_release_idle_models(studio))
         try:
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
     app.include_router(engines.router)
     app.include_router(openai_v1.router)
     app.include_router(dub_routes.router)
+    app.include_router(batch_routes.router)
     mount_studio(app)
     keyring = install_security(app, settings)
     mcp_endpoint = mount_mcp(app, mcp, keyring, settings.mcp.max_inline_mb * 1024 * 1024)

@@ -81,8 +81,17 @@ class Upload:
         self.path.unlink(missing_ok=True)
 
 
+@dataclass
+class _ReceivedFile:
+    path: Path
+    filename: str
+    size: int = 0
+    kind: str = ""
+
+
 class _FormReceiver:
-    """Callbacks for python-multipart: routes each part to a field buffer or the file."""
+    """Callbacks for python-multipart: routes each part to a field buffer or a file (at most
+    ``max_files`` of them in ``file_field``, each under ``max_bytes``)."""
 
     def __init__(
         self,
@@ -91,18 +100,17 @@ class _FormReceiver:
         max_bytes: int,
         sniff: Callable[[bytes], str | None],
         limits: FormLimits,
+        max_files: int = 1,
     ) -> None:
         self.file_field = file_field
         self.limits = limits
         self.field_count = 0
         self.temp_dir = temp_dir
         self.max_bytes = max_bytes
+        self.max_files = max_files
         self.sniff = sniff
         self.fields: dict[str, list[str]] = {}
-        self.path: Path | None = None
-        self.filename = ""
-        self.kind = ""
-        self.size = 0
+        self.files: list[_ReceivedFile] = []
         self._file: IO[bytes] | None = None
         self._head = bytearray()
         self._headers: dict[bytes, bytes] = {}
@@ -144,13 +152,18 @@ class _FormReceiver:
         name = params.get(b"name", b"").decode("utf-8", "replace")
         self._part_name = name
         if name == self.file_field and b"filename" in params:
-            if self._file is not None:
-                raise InvalidInput(f"Send one file in the {self.file_field!r} field, not several.")
+            if len(self.files) >= self.max_files:
+                raise InvalidInput(
+                    f"Send one file in the {self.file_field!r} field, not several."
+                    if self.max_files == 1
+                    else f"Send at most {self.max_files} files in the {self.file_field!r} field."
+                )
+            self.close()
             self._is_file = True
-            self.filename = params[b"filename"].decode("utf-8", "replace")
             self.temp_dir.mkdir(parents=True, exist_ok=True)
-            self.path = self.temp_dir / f"upload-{uuid.uuid4().hex}"
-            self._file = self.path.open("xb")
+            path = self.temp_dir / f"upload-{uuid.uuid4().hex}"
+            self._file = path.open("xb")
+            self.files.append(_ReceivedFile(path, params[b"filename"].decode("utf-8", "replace")))
             return
         self.field_count += 1
         if self.field_count > self.limits.max_fields:
@@ -168,12 +181,13 @@ class _FormReceiver:
                     f"{self.limits.field_bytes(self._part_name) // 1024} KB limit."
                 )
             return
-        self.size += len(chunk)
-        if self.size > self.max_bytes:
+        received = self.files[-1]
+        received.size += len(chunk)
+        if received.size > self.max_bytes:
             raise UploadTooLarge(
                 f"The upload is larger than the {self.max_bytes // (1024 * 1024)} MB limit."
             )
-        if not self.kind:
+        if not received.kind:
             self._head += chunk
             if len(self._head) >= SNIFF_BYTES:
                 self._sniff()
@@ -182,7 +196,7 @@ class _FormReceiver:
 
     def on_part_end(self) -> None:
         if self._is_file:
-            if not self.kind:
+            if not self.files[-1].kind:
                 self._sniff()
         elif self._part_name:
             self.fields.setdefault(self._part_name, []).append(
@@ -191,20 +205,27 @@ class _FormReceiver:
 
     # ----------------------------------------------------------------------------------
     def _sniff(self) -> None:
+        received = self.files[-1]
         if not self._head:
-            raise InvalidInput("The uploaded file is empty.")
+            raise InvalidInput(f"{received.filename or 'The uploaded file'} is empty.")
         kind = self.sniff(bytes(self._head))
         if kind is None:
             raise UnsupportedMedia(
-                f"{self.filename or 'The upload'} is not an audio or video file "
+                f"{received.filename or 'The upload'} is not an audio or video file "
                 "(its content matches no supported container)."
             )
-        self.kind = kind
+        received.kind = kind
         self._head = bytearray()
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+            self._file = None
+
+    def discard(self) -> None:
+        self.close()
+        for received in self.files:
+            received.path.unlink(missing_ok=True)
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
         return {
@@ -248,20 +269,50 @@ async def receive_upload(
     return form.upload
 
 
+async def receive_uploads(
+    request: Request,
+    *,
+    temp_dir: Path,
+    max_bytes: int,
+    sniff: Callable[[bytes], str | None],
+    file_field: str = "file",
+    form_limits: FormLimits | None = None,
+    max_files: int = 1,
+) -> list[Upload]:
+    """Like ``receive_upload`` for up to ``max_files`` files in ``file_field`` (each under
+    ``max_bytes``); every upload carries the form's fields."""
+    form = await receive_form(
+        request,
+        temp_dir=temp_dir,
+        max_bytes=max_bytes,
+        sniff=sniff,
+        file_field=file_field,
+        form_limits=form_limits,
+        max_files=max_files,
+    )
+    if not form.uploads:
+        raise InvalidInput(f"No file was sent in the {file_field!r} form field.")
+    return form.uploads
+
+
 @dataclass
 class Form:
-    """A form whose file is optional (another field may say where the media is)."""
+    """A form whose files are optional (another field may say where the media is)."""
 
     fields: dict[str, list[str]]
-    upload: Upload | None
+    uploads: list[Upload]
+
+    @property
+    def upload(self) -> Upload | None:
+        return self.uploads[0] if self.uploads else None
 
     def field(self, name: str) -> str | None:
         values = self.fields.get(name)
         return values[-1] if values else None
 
     def discard(self) -> None:
-        if self.upload is not None:
-            self.upload.discard()
+        for upload in self.uploads:
+            upload.discard()
 
 
 async def receive_form(
@@ -272,8 +323,9 @@ async def receive_form(
     sniff: Callable[[bytes], str | None],
     file_field: str = "file",
     form_limits: FormLimits | None = None,
+    max_files: int = 1,
 ) -> Form:
-    """``receive_upload``, with the file optional."""
+    """The form's fields and up to ``max_files`` files in ``file_field``, none required."""
     limits = form_limits or FormLimits.from_settings(LimitSettings())
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
@@ -283,12 +335,12 @@ async def receive_form(
         declared
         and declared.isascii()
         and declared.isdigit()
-        and int(declared) > max_bytes + limits.max_overhead()
+        and int(declared) > max_files * max_bytes + limits.max_overhead()
     ):
         raise UploadTooLarge(
             f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit."
         )
-    receiver = _FormReceiver(file_field, temp_dir, max_bytes, sniff, limits)
+    receiver = _FormReceiver(file_field, temp_dir, max_bytes, sniff, limits, max_files)
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
     try:
         try:
@@ -298,23 +350,22 @@ async def receive_form(
         except MultipartParseError as exc:
             raise InvalidInput("The multipart/form-data body is malformed.") from exc
     except BaseException:
-        receiver.close()
-        if receiver.path is not None:
-            receiver.path.unlink(missing_ok=True)
+        receiver.discard()
         raise
     receiver.close()
-    upload = (
-        None
-        if receiver.path is None
-        else Upload(
-            path=receiver.path,
-            filename=os.path.basename(receiver.filename),
-            size=receiver.size,
-            kind=receiver.kind,
-            fields=receiver.fields,
-        )
+    return Form(
+        receiver.fields,
+        [
+            Upload(
+                path=received.path,
+                filename=os.path.basename(received.filename),
+                size=received.size,
+                kind=received.kind,
+                fields=receiver.fields,
+            )
+            for received in receiver.files
+        ],
     )
-    return Form(receiver.fields, upload)
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:

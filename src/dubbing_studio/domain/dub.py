@@ -74,6 +74,8 @@ class DubPlan:
     # Tell speakers on one channel apart by voice. None: when the speakers extra is
     # installed; True: required (an error without it); False: never.
     diarize: bool | None = None
+    # Shift each speaker's dubbed voice toward their median F0 (±4 semitones at most).
+    match_voice: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,6 +166,8 @@ class DubReport:
     duration_s: float
     segments: tuple[SegmentReport, ...]
     outputs: dict[str, str]
+    # Per speaker: the pitch and gender heard, the voice cast and the shift applied.
+    speakers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def totals(self) -> dict[str, Any]:
         speeds = [s.speed for s in self.segments] or [1.0]
@@ -192,4 +196,5 @@ class DubReport:
             "worst": [s.id for s in self.worst()],
             "segments": [asdict(s) for s in self.segments],
             "outputs": self.outputs,
+            "speakers": self.speakers,
         }

@@ -47,6 +47,30 @@ class DubJob:
     segments_total: int = 0
     attempts: int = 0  # runs started; see ``JobRow.attempts``
     client_id: str | None = None  # who submitted it, for quotas
+    batch_id: str | None = None  # the batch it belongs to, if any
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedDub:
+    """A dub of a batch that could not even be queued (its file would not open, a quota)."""
+
+    input_name: str
+    target_language: str
+    detail: str
+    error_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class DubBatch:
+    """Files times target languages submitted together: a group of dub jobs (each carries
+    the batch's id), plus the dubs that were refused when the batch was made."""
+
+    id: str
+    created_at: datetime
+    target_languages: tuple[str, ...]
+    input_names: tuple[str, ...]
+    client_id: str | None = None
+    rejected: tuple[RejectedDub, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ class SynthesisOptions:
     rate: float = 1.0
     instructions: str | None = None
     model: str | None = None  # engines with several models (OpenAI: tts-1, gpt-4o-mini-tts)
+    reference_audio: bytes | None = None  # WAV of the voice to speak in (``VoiceCloner``s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,17 @@ class Separator(Protocol):
         """``(speech, background)`` of ``samples`` (``(frames,)`` or ``(channels, frames)``
         at ``rate``), each shaped like the input, sample-aligned with it, and adding up to it."""
         ...
+
+
+@runtime_checkable
+class VoiceCloner(Protocol):
+    """A synthesizer that can speak in the voice of a reference sample
+    (``SynthesisOptions.reference_audio``) when ``clones_voice`` says this server can."""
+
+    name: str
+
+    @property
+    def clones_voice(self) -> bool: ...
 
 
 @runtime_checkable

@@ -89,12 +89,28 @@ class JobRow(Base):
     # Runs started; a job whose process died twice mid-run is failed, never resumed again.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     client_id: Mapped[str | None] = mapped_column(String(128))  # who submitted it (quotas)
+    # The batch it was submitted in; no foreign key: SQLite cannot add one to a table.
+    batch_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index(None, "created_at", "id"),
         Index(None, "status"),
         Index(None, "client_id", "status"),
+        Index(None, "batch_id"),
     )
+
+
+class BatchRow(Base):
+    """A ``DubBatch``: its dubs are the jobs carrying its id."""
+
+    __tablename__ = "dub_batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    target_languages: Mapped[list[str]] = mapped_column(JSON)
+    input_names: Mapped[list[str]] = mapped_column(JSON)
+    rejected: Mapped[list[dict[str, str]]] = mapped_column(JSON)
 
 
 class SegmentRow(Base):

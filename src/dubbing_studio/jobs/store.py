@@ -37,10 +37,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 
 from dubbing_studio.domain.dub import DubPlan, FitOutcome, Segment, SegmentStatus
-from dubbing_studio.domain.jobs import DubJob, JobEvent, JobStatus
+from dubbing_studio.domain.jobs import DubBatch, DubJob, JobEvent, JobStatus, RejectedDub
 from dubbing_studio.domain.keys import ApiKey
 from dubbing_studio.domain.speech import Word
-from dubbing_studio.jobs.schema import ApiKeyRow, EventRow, JobRow, SegmentRow, UsageRow
+from dubbing_studio.jobs.schema import (
+    ApiKeyRow,
+    BatchRow,
+    EventRow,
+    JobRow,
+    SegmentRow,
+    UsageRow,
+)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -221,6 +228,54 @@ class DubStore:
         """Deletes a job with its segments and events; False when there was none."""
         with self._writes.begin() as session:
             return _rowcount(session, delete(JobRow).where(JobRow.id == job_id)) > 0
+
+    # Batches
+
+    def create_batch(self, batch: DubBatch) -> DubBatch:
+        with self._writes.begin() as session:
+            session.add(
+                BatchRow(
+                    id=batch.id,
+                    created_at=batch.created_at,
+                    client_id=batch.client_id,
+                    target_languages=list(batch.target_languages),
+                    input_names=list(batch.input_names),
+                    rejected=[dataclasses.asdict(r) for r in batch.rejected],
+                )
+            )
+        return batch
+
+    def reject_in_batch(self, batch_id: str, rejected: RejectedDub) -> None:
+        """Records a dub of the batch that could not be queued."""
+        with self._writes.begin() as session:
+            row = session.get(BatchRow, batch_id)
+            if row is None:
+                raise KeyError(batch_id)
+            row.rejected = [*row.rejected, dataclasses.asdict(rejected)]
+
+    def get_batch(self, batch_id: str) -> DubBatch | None:
+        with self._reads.begin() as session:
+            row = session.get(BatchRow, batch_id)
+            if row is None:
+                return None
+            return DubBatch(
+                id=row.id,
+                created_at=row.created_at,
+                client_id=row.client_id,
+                target_languages=tuple(row.target_languages),
+                input_names=tuple(row.input_names),
+                rejected=tuple(RejectedDub(**r) for r in row.rejected),
+            )
+
+    def batch_jobs(self, batch_id: str) -> list[DubJob]:
+        """The batch's dubs in the order they were made."""
+        with self._reads.begin() as session:
+            rows = session.scalars(
+                select(JobRow)
+                .where(JobRow.batch_id == batch_id)
+                .order_by(JobRow.created_at, JobRow.id)
+            )
+            return [_job_from_row(row) for row in rows]
 
     # Segments
 

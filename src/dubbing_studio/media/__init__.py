@@ -25,6 +25,7 @@ from dubbing_studio.media.encode import (
 )
 from dubbing_studio.media.files import make_temp_file, temp_path
 from dubbing_studio.media.mux import mux_dub
+from dubbing_studio.media.pitch import pitch_shift, track_f0
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
 from dubbing_studio.media.source import ALLOWED_DEMUXERS, FORMAT_WHITELIST, open_input
@@ -61,6 +62,7 @@ __all__ = [
     "normalize_loudness",
     "open_input",
     "over_music",
+    "pitch_shift",
     "probe",
     "probe_untrusted",
     "resample",
@@ -69,5 +71,6 @@ __all__ = [
     "speech_video",
     "temp_path",
     "time_stretch",
+    "track_f0",
     "write_audio",
 ]

@@ -3,8 +3,10 @@ plan, engine-call counts and a progress callback."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -57,6 +59,27 @@ class DubEngines(Protocol):
     def speaker_encoder(self) -> SpeakerEncoder: ...
 
 
+class KeyedLocks:
+    """One asyncio lock per artifact key, shared by the runs of one pipeline: two dubs of the
+    same file (a batch into two languages) compute a stage once, the second finds it stored."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._holders: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._holders[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._holders[key] -= 1
+            if not self._holders[key]:
+                del self._holders[key], self._locks[key]
+
+
 @dataclass
 class DubContext:
     studio: DubEngines
@@ -64,6 +87,7 @@ class DubContext:
     plan: DubPlan
     progress: ProgressCallback = ignore_progress
     engine_calls: Counter[str] = field(default_factory=Counter)
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     async def engine(self, label: str, engine: str, fn: Callable[..., T], *args: Any) -> T:
         """Call an engine through the gate (bounded per engine), counting the call."""

@@ -100,6 +100,7 @@ def export(
         duration_s=report_base.duration_s,
         segments=report_base.segments,
         outputs={name: p.name for name, p in outputs.items()} | {"report.json": report_path.name},
+        speakers=report_base.speakers,
     )
     write_text_atomic(report_path, json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     outputs["report.json"] = report_path

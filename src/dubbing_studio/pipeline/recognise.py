@@ -12,7 +12,7 @@ from typing import Any
 from dubbing_studio.domain.dub import Segment, Transcript
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import TimedText, Transcription, Word
-from dubbing_studio.engines.protocols import TranscribeOptions
+from dubbing_studio.engines.protocols import TranscribeOptions, Transcriber
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.diarize import diarization_enabled, diarize_file
@@ -21,12 +21,27 @@ from dubbing_studio.pipeline.timing import resegment
 
 
 async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
+    """The key names the input and how it is heard, never the target language: dubs of one
+    file into several languages share one recognition (concurrent ones wait for it)."""
+    key = transcript_key(ctx, ingested)
+    async with ctx.locks.hold(key):
+        return await _recognise(ctx, ingested, key)
+
+
+def _hearing(ctx: DubContext, ingested: Ingested) -> tuple[Transcriber, str | None, bool]:
+    """The transcriber, the source language (None: detect) and whether to diarize by voice."""
     plan = ctx.plan
     transcriber = ctx.studio.registry.transcriber(plan.transcriber)
     language = resolve_language(plan.source_language).code if plan.source_language else None
     encoder = ctx.studio.speaker_encoder
     by_voice = diarization_enabled(plan.diarize, encoder) and len(ingested.recognition) == 1
-    key = artifact_key(
+    return transcriber, language, by_voice
+
+
+def transcript_key(ctx: DubContext, ingested: Ingested) -> str:
+    plan = ctx.plan
+    transcriber, language, by_voice = _hearing(ctx, ingested)
+    return artifact_key(
         "transcript",
         input=ingested.digest,
         engine=transcriber.name,
@@ -38,6 +53,12 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
         min_line_s=plan.timing.min_line_s,
         split_pause_s=plan.timing.split_pause_s,
     )
+
+
+async def _recognise(ctx: DubContext, ingested: Ingested, key: str) -> Transcript:
+    plan = ctx.plan
+    transcriber, language, by_voice = _hearing(ctx, ingested)
+    encoder = ctx.studio.speaker_encoder
     path = ctx.store.path(key, "json")
     if path.exists():
         transcript = transcript_from_json(ctx.store.read_json(key))

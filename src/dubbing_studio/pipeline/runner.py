@@ -16,6 +16,7 @@ from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
     DubEngines,
+    KeyedLocks,
     ProgressCallback,
     ignore_progress,
 )
@@ -28,6 +29,7 @@ from dubbing_studio.pipeline.separate import background_mode, separated_backgrou
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.pipeline.translate import translate_segments
+from dubbing_studio.pipeline.voice_match import cast_speakers
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class DubPipeline:
     def __init__(self, studio: DubEngines, store: ArtifactStore) -> None:
         self.studio = studio
         self.store = store
+        self.locks = KeyedLocks()  # shared by concurrent runs: one recognition per file
 
     def check(self, plan: DubPlan, translating: bool = True) -> None:
         """Refuse at once what would only fail minutes into a run: a target language no
@@ -75,7 +78,7 @@ class DubPipeline:
         recognition; lines whose translation a person wrote keep it. ``used`` collects every
         artifact the run touches, as it goes (a caller deleting projects needs to know)."""
         tracked = ArtifactStore(self.store.root, used if used is not None else set())
-        ctx = DubContext(self.studio, tracked, plan, progress)
+        ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
         ingested = await ingest(ctx, source)
         if transcript is None:
             transcript = await recognise(ctx, ingested)
@@ -87,24 +90,24 @@ class DubPipeline:
         spans = windows(lines, ingested.duration, plan.timing)
         lines = await translate_segments(ctx, lines, source_language, spans)
 
-        speakers = list(dict.fromkeys(s.speaker for s in lines))
-        cast = cast_voices(self.studio.registry, speakers, target, plan)
+        casting = await cast_speakers(ctx, ingested, lines, target)
         fitted: list[FittedLine] = []
         ctx.report("synthesize", 0, len(lines), "Speaking")
         last_end: dict[str, float] = {}
         for index, (segment, window) in enumerate(zip(lines, spans, strict=True)):
+            cast = casting.voices[segment.speaker]
             voice = (
-                parse_voice(segment.voice, self.studio.registry, target)
-                if segment.voice
-                else cast[segment.speaker]
+                parse_voice(segment.voice, self.studio.registry, target) if segment.voice else cast
             )
+            shift = casting.shifts[segment.speaker] if voice == cast else 0.0
             previous_end = last_end.get(segment.speaker)
             start = (
                 segment.start
                 if previous_end is None
                 else max(segment.start, previous_end + plan.timing.min_gap_s)
             )
-            line = await speak_line(ctx, segment, start, window, voice, target)
+            reference = casting.references.get(segment.speaker) if voice == cast else None
+            line = await speak_line(ctx, segment, start, window, voice, target, shift, reference)
             fitted.append(line)
             last_end[segment.speaker] = line.end
             ctx.report(
@@ -139,6 +142,7 @@ class DubPipeline:
                 for line, window in zip(fitted, spans, strict=True)
             ),
             outputs={},
+            speakers=casting.report,
         )
         outputs = await ctx.compute(
             lambda: export(

@@ -8,6 +8,7 @@ reported. Lines shorter than their slot are padded with silence, never slowed do
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,14 @@ async def speak_line(
     window: Window,
     voice: VoiceRef,
     language: str,
+    shift: float = 0.0,
+    reference: bytes | None = None,
 ) -> FittedLine:
-    """The fitted clip of one line, from the store when its inputs are unchanged."""
-    natural_key, natural = await _synthesized(ctx, segment.target_text, voice, language, 1.0)
+    """The fitted clip of one line, from the store when its inputs are unchanged; ``shift``
+    moves its pitch by that many semitones (the speaker's own pitch), keeping its length;
+    ``reference`` is the speaker's voice sample for an engine that clones voices."""
+    voicing = _Voicing(voice, language, reference)
+    natural_key, natural = await _synthesized(ctx, segment.target_text, voicing, 1.0)
     plan = plan_fit(natural.duration, start, window, ctx.plan.timing)
     fitted_key = artifact_key(
         "fitted",
@@ -55,12 +61,15 @@ async def speak_line(
         speed=round(plan.speed, 4),
         length=round(plan.length_s, 4),
         outcome=plan.outcome.value,
+        **({"shift": round(shift, 2)} if shift else {}),  # unshifted keys stay as they were
     )
     cached = ctx.store.load_audio(fitted_key)
     if cached is not None:
         samples, rate = cached
     else:
-        samples, rate = await _fit(ctx, segment.target_text, voice, language, natural, plan)
+        samples, rate = await _fit(ctx, segment.target_text, voicing, natural, plan)
+        if shift:
+            samples = await ctx.compute(media.pitch_shift, samples, rate, shift)
         ctx.store.save_audio(fitted_key, samples, rate)
     fitted_s = len(samples) / rate
     return FittedLine(
@@ -80,23 +89,34 @@ async def speak_line(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Voicing:
+    voice: VoiceRef
+    language: str
+    reference: bytes | None = None
+
+
 async def _synthesized(
-    ctx: DubContext, text: str, voice: VoiceRef, language: str, rate: float
+    ctx: DubContext, text: str, voicing: _Voicing, rate: float
 ) -> tuple[str, Speech]:
+    voice, reference = voicing.voice, voicing.reference
     synth = ctx.studio.registry.synthesizer(voice.engine)
     key = artifact_key(
         "speech",
         engine=voice.engine,
         model=synth.model_id,
         voice=voice.voice,
-        language=language,
+        language=voicing.language,
         text=text,
         rate=round(rate, 4),
+        **({"reference": hashlib.sha256(reference).hexdigest()} if reference else {}),
     )
     cached = ctx.store.load_audio(key)
     if cached is not None:
         return key, Speech(*cached)
-    options = SynthesisOptions(voice=voice.voice, language=language, rate=rate)
+    options = SynthesisOptions(
+        voice=voice.voice, language=voicing.language, rate=rate, reference_audio=reference
+    )
     speech = await ctx.engine("synthesize", synth.name, synth.synthesize, text, options)
     ctx.store.save_audio(key, speech.samples, speech.sample_rate)
     return key, speech
@@ -105,15 +125,14 @@ async def _synthesized(
 async def _fit(
     ctx: DubContext,
     text: str,
-    voice: VoiceRef,
-    language: str,
+    voicing: _Voicing,
     natural: Speech,
     plan: FitPlan,
 ) -> tuple[FloatAudio, int]:
     if plan.speed <= 1.0:
         samples, rate = natural.samples, natural.sample_rate
     else:
-        _, faster = await _synthesized(ctx, text, voice, language, plan.speed)
+        _, faster = await _synthesized(ctx, text, voicing, plan.speed)
         rate = faster.sample_rate
         spoken_s = natural.duration / plan.speed  # the length at exactly the planned speed
         samples = await ctx.compute(_stretch_to, faster.samples, rate, round(spoken_s * rate))

@@ -162,6 +162,7 @@ class DubService:
         kind: str = "media",
         client_id: str | None = None,
         subtitles: SubtitleImport | None = None,
+        batch_id: str | None = None,
     ) -> DubJob:
         """Adopt an uploaded file as a new project and queue it. The upload is moved into
         the project's folder (or removed, when the idempotency key names an earlier job).
@@ -203,6 +204,7 @@ class DubService:
                 duration_s=duration_s,
                 idempotency_key=idempotency_key,
                 client_id=client_id,
+                batch_id=batch_id,
             )
             created = await self._db(
                 self.store.create_job, job, lambda load: self.quotas.check(load, duration_s)

@@ -101,6 +101,9 @@ class DubOptions(BaseModel):
         description="Tell speakers on one channel apart by voice: null when the speakers "
         "extra is installed, true requires it, false never.",
     )
+    match_voice: bool = Field(
+        False, description="Shift each speaker's dub toward their median pitch (±4 semitones)."
+    )
 
     @field_validator("audio_formats")
     @classmethod
@@ -125,6 +128,7 @@ class DubOptions(BaseModel):
             audio_formats=tuple(self.audio_formats),
             video_format=self.video_format,
             diarize=self.diarize,
+            match_voice=self.match_voice,
         )
 
 

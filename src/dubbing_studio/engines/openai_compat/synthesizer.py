@@ -8,6 +8,7 @@ chunks whose answers are joined: valid for raw PCM and for mp3's self-contained 
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Literal
 
@@ -80,6 +81,11 @@ class OpenAISynthesizer(Engine, Synthesizer):
             models.append(f"directed by {self.director.model_id}")
         return self.connection.model_id(*models)
 
+    @property
+    def clones_voice(self) -> bool:
+        """Set by the operator: OpenAI's own endpoint takes no reference sample."""
+        return self.connection.settings.openai.tts_reference_audio
+
     def info(self) -> EngineInfo:
         configured = self.connection.configured
         return EngineInfo(
@@ -113,6 +119,7 @@ class OpenAISynthesizer(Engine, Synthesizer):
             fmt="pcm",
             speed=options.rate,
             language=options.language,
+            reference_audio=options.reference_audio if self.clones_voice else None,
         )
         pcm = pcm[: len(pcm) // 2 * 2]
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
@@ -128,6 +135,7 @@ class OpenAISynthesizer(Engine, Synthesizer):
         fmt: AudioFormat = "mp3",
         speed: float = 1.0,
         language: str | None = None,
+        reference_audio: bytes | None = None,
     ) -> bytes:
         """The encoded audio exactly as the server sends it, for ``text`` of any length
         in a joinable format (pcm, mp3) or up to 4096 characters in the others."""
@@ -150,6 +158,11 @@ class OpenAISynthesizer(Engine, Synthesizer):
         from openai import omit  # the SDK loads on first use (client.py)
 
         client = self.connection.client
+        extra = (
+            {"reference_audio": base64.b64encode(reference_audio).decode("ascii")}
+            if reference_audio
+            else None
+        )
         parts = []
         for chunk in chunks:
             with upstream_errors("speech"):
@@ -160,6 +173,7 @@ class OpenAISynthesizer(Engine, Synthesizer):
                     response_format=fmt,
                     instructions=directions or omit,
                     speed=speed if speed != 1.0 else omit,
+                    extra_body=extra,
                 )
             parts.append(response.content)
         return b"".join(parts)

@@ -104,6 +104,7 @@ export class NewDubView {
       url: $("#new-url"),
       transcript: $("#new-transcript"),
       translation: $("#new-translation"),
+      matchVoice: $("#new-match-voice"),
       submit: $("#new-submit"),
       progress: $("#new-upload-progress"),
       uploadStatus: $("#new-upload-status"),
@@ -278,6 +279,7 @@ export class NewDubView {
     const background = $('input[name="background"]:checked', this.form)?.value;
     if (background && background !== "auto") options.mix = { background };
     if (this.f.keepOriginal.checked) options.keep_original_audio = true;
+    if (this.f.matchVoice.checked) options.match_voice = true;
     const formats = $$('input[name="audio_formats"]:checked', this.form).map((i) => i.value);
     if (formats.length && !(formats.length === 1 && formats[0] === "mp3")) options.audio_formats = formats;
     return options;
