@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from dubbing_studio.domain.speech import Glossary, Word
+from dubbing_studio.domain.speech import Glossary, SpeechRegion, Word
 
 
 class SegmentStatus(StrEnum):
@@ -119,6 +119,10 @@ class Segment:
     speed: float | None = None  # total speed factor applied (rate x stretch)
     overrun_s: float = 0.0
     outcome: FitOutcome | None = None
+    language: str | None = None  # the language spoken in this line (None: the transcript's)
+    # Why a person should check this line (``review.REASONS``); empty when nothing is odd.
+    flags: tuple[str, ...] = ()
+    words_trimmed: int = 0  # words of the dubbed line lost when it was cut to fit
 
     @property
     def duration(self) -> float:
@@ -133,6 +137,10 @@ class Transcript:
     language: str
     duration: float
     segments: tuple[Segment, ...]
+    # Where voice activity detection heard speech (None: the transcriber ran none), and
+    # recognised lines the hallucination guard kept out of the dub, for a person to review.
+    speech: tuple[SpeechRegion, ...] | None = None
+    set_aside: tuple[Segment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,28 @@ class SegmentReport:
     speed: float
     overrun_s: float
     outcome: str
+    language: str = ""  # the language spoken in the line
+    translated_via: str | None = None  # the pivot language, when no direct pair exists
+    flags: tuple[str, ...] = ()  # reasons to review the line (see pipeline.review)
+    words_trimmed: int = 0
+    # The dubbed line heard back by the recogniser in the target language, and its word and
+    # character error rates against the target text (None: back-transcription was off).
+    heard_text: str | None = None
+    wer: float | None = None
+    cer: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetAsideLine:
+    """A recognised line kept out of the dub because it looks invented; a person decides."""
+
+    id: str
+    speaker: str
+    start: float
+    end: float
+    language: str
+    text: str
+    flags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +191,12 @@ class DubReport:
     duration_s: float
     segments: tuple[SegmentReport, ...]
     outputs: dict[str, str]
+    # Share of the detected speech time inside a line (None: no voice activity detection),
+    # and the stretches of speech longer than a second no line covers.
+    coverage: float | None = None
+    unrecognised: tuple[SpeechRegion, ...] = ()
+    set_aside: tuple[SetAsideLine, ...] = ()
+    fit: str = "strict"
 
     def totals(self) -> dict[str, Any]:
         speeds = [s.speed for s in self.segments] or [1.0]
@@ -174,6 +210,30 @@ class DubReport:
             "overruns": sum(1 for s in self.segments if s.overrun_s > 0),
             "trimmed": outcomes.get(FitOutcome.TRIMMED.value, 0),
             "outcomes": outcomes,
+            "words_trimmed": sum(s.words_trimmed for s in self.segments),
+            "flagged": sum(1 for s in self.segments if s.flags) + len(self.set_aside),
+            "set_aside": len(self.set_aside),
+            "unrecognised": len(self.unrecognised),
+            "coverage": self.coverage,
+            "languages": sorted({s.language for s in self.segments if s.language}),
+        }
+
+    def quality(self) -> dict[str, Any]:
+        """The intelligibility summary: what was heard back, and what may be missing."""
+        heard = [s for s in self.segments if s.wer is not None]
+        target_words = sum(max(1, len(s.target_text.split())) for s in heard)
+        totals = self.totals()
+        return {
+            "back_transcribed": bool(heard),
+            "wer": _weighted(heard, "wer", target_words),
+            "cer": _weighted(heard, "cer", target_words),
+            "max_wer": max((s.wer or 0.0 for s in heard), default=None),
+            "coverage": self.coverage,
+            "words_trimmed": totals["words_trimmed"],
+            "mean_speed": totals["mean_speed"],
+            "max_speed": totals["max_speed"],
+            "lines_flagged": totals["flagged"],
+            "unrecognised_s": round(sum(b - a for a, b in self.unrecognised), 3),
         }
 
     def worst(self, count: int = 5) -> list[SegmentReport]:
@@ -189,4 +249,17 @@ class DubReport:
             "worst": [s.id for s in self.worst()],
             "segments": [asdict(s) for s in self.segments],
             "outputs": self.outputs,
+            "fit": self.fit,
+            "coverage": self.coverage,
+            "unrecognised": [{"start": a, "end": b} for a, b in self.unrecognised],
+            "set_aside": [asdict(s) for s in self.set_aside],
+            "quality": self.quality(),
         }
+
+
+def _weighted(lines: list[SegmentReport], name: str, words: int) -> float | None:
+    """An error rate over all lines, each weighted by its number of target words."""
+    if not lines:
+        return None
+    total = sum(getattr(s, name) * max(1, len(s.target_text.split())) for s in lines)
+    return round(total / max(1, words), 4)

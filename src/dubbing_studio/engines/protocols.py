@@ -36,6 +36,9 @@ class TranscribeOptions:
     word_timestamps: bool = True
     vad: bool = True
     prompt: str | None = None
+    # Detect the language of each speech region rather than once per file (recordings where
+    # speakers switch language); each segment then carries its own language.
+    language_per_region: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,10 @@ from dubbing_studio.pipeline.context import (
     ignore_progress,
 )
 from dubbing_studio.pipeline.diarize import diarization_enabled
-from dubbing_studio.pipeline.export import export, segment_report
+from dubbing_studio.pipeline.export import export, review_fields, segment_report
 from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
-from dubbing_studio.pipeline.recognise import recognise
+from dubbing_studio.pipeline.recognise import recognise, recognised
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.pipeline.translate import translate_segments
@@ -75,6 +75,7 @@ class DubPipeline:
         ingested = await ingest(ctx, source)
         if transcript is None:
             transcript = await recognise(ctx, ingested)
+        heard = transcript if transcript.speech is not None else recognised(ctx, ingested)
         lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
         source_language = transcript.language
         if not lines:
@@ -130,6 +131,7 @@ class DubPipeline:
                 for line, window in zip(fitted, spans, strict=True)
             ),
             outputs={},
+            **review_fields(heard, lines),
         )
         outputs = await ctx.compute(
             lambda: export(

@@ -5,8 +5,8 @@ No audio here, only numbers, so every rule of the timing policy is unit-testable
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from dubbing_studio.domain.dub import FitOutcome, Segment, TimingPolicy
 from dubbing_studio.domain.speech import TimedText, Word
@@ -28,7 +28,9 @@ def _split_long(line: TimedText, policy: TimingPolicy) -> list[TimedText]:
         return [line]
     cut = _best_cut(line.words, policy)
     head, tail = line.words[: cut + 1], line.words[cut + 1 :]
-    return _split_long(_from_words(head), policy) + _split_long(_from_words(tail), policy)
+    return _split_long(_from_words(line, head), policy) + _split_long(
+        _from_words(line, tail), policy
+    )
 
 
 def _best_cut(words: Sequence[Word], policy: TimingPolicy) -> int:
@@ -53,8 +55,10 @@ def _best_cut(words: Sequence[Word], policy: TimingPolicy) -> int:
     return max(range(len(words) - 1), key=score)
 
 
-def _from_words(words: Sequence[Word]) -> TimedText:
-    return TimedText(
+def _from_words(line: TimedText, words: Sequence[Word]) -> TimedText:
+    """Part of ``line``: its language and confidence figures stay with it."""
+    return replace(
+        line,
         start=words[0].start,
         end=words[-1].end,
         text=" ".join(w.text.strip() for w in words).strip(),
@@ -74,16 +78,27 @@ def _merge_short(lines: list[TimedText], policy: TimingPolicy) -> list[TimedText
             and too_short
             and line.start - previous.end < policy.split_pause_s * 2
             and line.end - previous.start <= policy.max_line_s
+            and line.language == previous.language
         ):
-            merged[-1] = TimedText(
-                start=previous.start,
+            merged[-1] = replace(
+                previous,
                 end=line.end,
                 text=f"{previous.text.strip()} {line.text.strip()}".strip(),
                 words=previous.words + line.words,
+                avg_logprob=_worst(min, previous.avg_logprob, line.avg_logprob),
+                no_speech_prob=_worst(max, previous.no_speech_prob, line.no_speech_prob),
+                compression_ratio=_worst(max, previous.compression_ratio, line.compression_ratio),
             )
         else:
             merged.append(line)
     return merged
+
+
+def _worst(pick: Callable[[float, float], float], a: float | None, b: float | None) -> float | None:
+    """The less reassuring of two confidence figures, either possibly unknown."""
+    if a is None or b is None:
+        return a if b is None else b
+    return pick(a, b)
 
 
 @dataclass(frozen=True, slots=True)

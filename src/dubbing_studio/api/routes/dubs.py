@@ -216,6 +216,13 @@ class SegmentOut(BaseModel):
     synthesized_s: float | None
     fitted_s: float | None
     target_edited: bool
+    language: str | None = Field(None, description="The language spoken in this line.")
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Reasons to review the line: repetition, no_speech, outside_speech, "
+        "low_confidence.",
+    )
+    words_trimmed: int = Field(0, description="Words of the dub cut to fit the line's slot.")
     links: dict[str, str]
     signed_links: dict[str, str] = Field(description=SIGNED_DESCRIPTION)
 
