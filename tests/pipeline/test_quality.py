@@ -13,6 +13,7 @@ import pytest
 from dubbing_studio import media
 from dubbing_studio.domain.dub import DubPlan
 from dubbing_studio.domain.speech import RECOGNITION_RATE
+from dubbing_studio.engines.protocols import SynthesisOptions
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
 
 pytestmark = pytest.mark.slow
@@ -60,3 +61,45 @@ def test_music_between_speech_gives_no_unflagged_line_inside_it(
     print(f"\ncoverage {report['coverage']:.1%}, set aside {len(report['set_aside'])}")
     assert report["coverage"] >= 0.95, report["unrecognised"]
     assert report["quality"]["coverage"] == report["coverage"]
+
+
+SPANISH = (
+    "Buenos días a todos. Hoy vamos a hablar de la historia de nuestra ciudad "
+    "y de las personas que la construyeron con mucho trabajo."
+)
+
+
+@pytest.fixture(scope="module")
+def mixed(jfk: Path, pipeline: DubPipeline, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """jfk.flac in English, a second of silence, then Spanish spoken by Kokoro."""
+    english, _ = media.decode_audio(jfk, sample_rate=RECOGNITION_RATE, channels="mono")
+    kokoro = pipeline.studio.registry.synthesizer("kokoro")
+    spoken = kokoro.synthesize(SPANISH, SynthesisOptions(voice="jm_kumo", language="es"))
+    spanish = media.resample(spoken.samples, spoken.sample_rate, RECOGNITION_RATE)
+    pause = np.zeros(RECOGNITION_RATE, dtype=np.float32)
+    audio = np.concatenate([english, pause, 0.5 * np.clip(spanish, -1, 1), pause])
+    path = tmp_path_factory.mktemp("mixed") / "mixed.wav"
+    media.write_audio(path, audio.astype(np.float32), RECOGNITION_RATE, "wav")
+    return path
+
+
+def test_each_line_is_translated_from_its_own_language(
+    pipeline: DubPipeline, mixed: Path, tmp_path: Path
+) -> None:
+    plan = DubPlan(target_language="fr", synthesizer="espeak-ng")  # the fast voice: text is tested
+    result = _dub(pipeline, mixed, plan, tmp_path)
+    report = json.loads(result.outputs["report.json"].read_text())
+    english_end = 11.0
+    for line in report["segments"]:
+        expected = "en" if line["start"] < english_end else "es"
+        assert line["language"] == expected, line
+        # Apertium has no English–French pair: English goes through Spanish, and says so.
+        assert line["translated_via"] == ("es" if expected == "en" else None), line
+    translator = pipeline.studio.registry.translator("apertium")
+    spanish = [s for s in result.segments if s.language == "es"]
+    assert [s.target_text for s in spanish] == translator.translate(
+        [s.source_text for s in spanish], "es", "fr"
+    ), "Spanish lines translated from Spanish"
+    assert sorted(report["totals"]["languages"]) == ["en", "es"]
+    print(f"\nmixed en+es → fr coverage {report['coverage']:.1%}")
+    assert report["coverage"] >= 0.95, report["unrecognised"]

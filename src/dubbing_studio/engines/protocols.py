@@ -121,6 +121,15 @@ class Shortener(Protocol):
 
 
 @runtime_checkable
+class Pivoting(Protocol):
+    """A translator that reaches some pairs through a third language on its own."""
+
+    def pivot(self, source: str, target: str) -> str | None:
+        """The language it goes through from ``source`` to ``target``; None when direct."""
+        ...
+
+
+@runtime_checkable
 class Synthesizer(Protocol):
     name: str
 

@@ -102,7 +102,10 @@ def export(
     return outputs
 
 
-def segment_report(line: FittedLine, window_end: float) -> SegmentReport:
+def segment_report(
+    line: FittedLine, window_end: float, route: tuple[str, ...] | None = None
+) -> SegmentReport:
+    """``route``: the languages the line's translation went through (see translate)."""
     seg = line.segment
     engine, _, voice = (seg.voice or ":").partition(":")
     return SegmentReport(
@@ -124,6 +127,7 @@ def segment_report(line: FittedLine, window_end: float) -> SegmentReport:
         language=seg.language or "",
         flags=seg.flags,
         words_trimmed=seg.words_trimmed,
+        translated_via=route[1] if route and len(route) > 2 and not seg.target_edited else None,
     )
 
 

@@ -26,7 +26,7 @@ from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise, recognised
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import windows
-from dubbing_studio.pipeline.translate import translate_segments
+from dubbing_studio.pipeline.translate import translate_segments, translation_route
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class DubPipeline:
         source = resolve_language(plan.source_language).code if plan.source_language else None
         if source and source != target:
             translator = self.studio.registry.translator(plan.translator)
-            if not translator.supports(source, target):
+            if translation_route(translator, source, target) is None:
                 raise UnsupportedLanguage(
                     f"{translator.name} cannot translate {source} to {target}."
                 )
@@ -83,6 +83,7 @@ class DubPipeline:
         target = resolve_language(plan.target_language).code
         spans = windows(lines, ingested.duration, plan.timing)
         lines = await translate_segments(ctx, lines, source_language, spans)
+        translator = self.studio.registry.translator(plan.translator)
 
         speakers = list(dict.fromkeys(s.speaker for s in lines))
         cast = cast_voices(self.studio.registry, speakers, target, plan)
@@ -127,7 +128,11 @@ class DubPipeline:
             target_language=target,
             duration_s=round(ingested.duration, 3),
             segments=tuple(
-                segment_report(line, window.comfortable_end)
+                segment_report(
+                    line,
+                    window.comfortable_end,
+                    translation_route(translator, line.segment.language or source_language, target),
+                )
                 for line, window in zip(fitted, spans, strict=True)
             ),
             outputs={},

@@ -7,10 +7,12 @@ length would not fit its window even at the speed cap is rewritten shorter befor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from dubbing_studio.domain.dub import Segment
+from dubbing_studio.domain.errors import UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
-from dubbing_studio.engines.protocols import Shortener, Translator
+from dubbing_studio.engines.protocols import Pivoting, Shortener, Translator
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.timing import Window
@@ -20,8 +22,33 @@ CHARS_PER_SECOND = {"ja": 8.0, "zh": 5.0, "ko": 8.0, "es": 16.0, "it": 15.0, "fr
 DEFAULT_CHARS_PER_SECOND = 14.0
 
 
+UNTRANSLATABLE = "untranslatable_language"  # flag: no route from the line's own language
+
+
 def estimated_seconds(text: str, language: str) -> float:
     return len(text) / CHARS_PER_SECOND.get(language, DEFAULT_CHARS_PER_SECOND)
+
+
+PIVOTS = ("en", "es")
+"""Languages a line goes through when its translator has no direct pair (English first, as
+Whisper can also translate speech into it; Spanish is Apertium's hub)."""
+
+
+def translation_route(translator: Translator, source: str, target: str) -> tuple[str, ...] | None:
+    """The languages a line passes through from ``source`` to ``target``, both included:
+    ``(source,)`` when they are the same, ``(source, pivot, target)`` when no direct pair
+    exists; None when there is no way."""
+    if source == target:
+        return (source,)
+    if translator.supports(source, target):
+        via = translator.pivot(source, target) if isinstance(translator, Pivoting) else None
+        return (source, target) if via is None else (source, via, target)
+    for pivot in PIVOTS:
+        if pivot not in (source, target) and (
+            translator.supports(source, pivot) and translator.supports(pivot, target)
+        ):
+            return (source, pivot, target)
+    return None
 
 
 async def translate_segments(
@@ -30,18 +57,37 @@ async def translate_segments(
     source: str,
     windows: Sequence[Window],
 ) -> list[Segment]:
+    """Each line from its own language (``source`` for lines without one); lines already in
+    the target language keep their words and are only re-voiced. A line in a language the
+    translator cannot handle at all is translated as ``source`` and flagged for review."""
     target = resolve_language(ctx.plan.target_language).code
     translator = ctx.studio.registry.translator(ctx.plan.translator)
     texts = [s.source_text for s in segments]
     ctx.report("translate", 0, 1, f"Translating {len(texts)} lines")
-    if source == target:
-        translated = list(texts)
-    else:
-        translated = await _translate_missing(ctx, translator, texts, source, target)
+    translated = list(texts)
+    flagged = [s.flags for s in segments]
+    by_language: dict[str, list[int]] = {}
+    for index, segment in enumerate(segments):
+        language = segment.language or source
+        if translation_route(translator, language, target) is None:
+            language = source
+            flagged[index] = (*segment.flags, UNTRANSLATABLE)
+        by_language.setdefault(language, []).append(index)
+    for language, indices in by_language.items():
+        route = translation_route(translator, language, target)
+        if route is None:
+            raise UnsupportedLanguage(f"{translator.name} cannot translate {language} to {target}.")
+        batch = [texts[i] for i in indices]
+        # One call when the engine reaches the target itself, else one per leg of the route.
+        direct = translator.supports(language, target)
+        for hop_source, hop_target in [(language, target)] if direct else pairwise(route):
+            batch = await _translate_missing(ctx, translator, batch, hop_source, hop_target)
+        for i, text in zip(indices, batch, strict=True):
+            translated[i] = text
     translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
     result = [
-        segment if segment.target_edited else segment.edited(target_text=text)
-        for segment, text in zip(segments, translated, strict=True)
+        (segment if segment.target_edited else segment.edited(target_text=text)).edited(flags=flags)
+        for segment, text, flags in zip(segments, translated, flagged, strict=True)
     ]
     ctx.report("translate", 1, 1, f"{len(texts)} lines", tuple(result), source)
     return result
