@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -39,6 +40,7 @@ from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.context import STAGES
 from dubbing_studio.pipeline.context import Progress as ProgressEvent
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
+from dubbing_studio.pipeline.timing import FIT_POLICIES
 from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
 
@@ -253,12 +255,26 @@ def dub(
         Path | None, typer.Option(help="JSON {keep: [...], force: {term: translation}}.")
     ] = None,
     max_speed: Annotated[float, typer.Option(help="Fastest speed-up of a line.")] = 1.3,
+    fit: Annotated[
+        str,
+        typer.Option(
+            help="strict: cut a line at a pause when it cannot fit (words lost are reported); "
+            "natural: never cut, let the speaker's next lines start up to 1 s late."
+        ),
+    ] = "strict",
     background: Annotated[str, typer.Option(help="duck or replace.")] = "duck",
     keep_original: Annotated[bool, typer.Option(help="Keep original audio in videos.")] = False,
     translator: Annotated[str | None, typer.Option(help="Translator engine.")] = None,
     synthesizer: Annotated[str | None, typer.Option(help="Synthesizer engine.")] = None,
     formats: Annotated[str, typer.Option(help="Audio outputs, comma-separated.")] = "mp3",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    back_transcribe: Annotated[
+        bool,
+        typer.Option(
+            "--back-transcribe/--no-back-transcribe",
+            help="Hear the dub back with Whisper and report each line's WER/CER.",
+        ),
+    ] = True,
     diarize: Annotated[
         bool | None,
         typer.Option(
@@ -282,7 +298,9 @@ def dub(
         synthesizer=synthesizer,
         formats=formats,
         diarize=diarize,
+        fit=fit,
     )
+    plan = replace(plan, back_transcribe=back_transcribe)
     _run_dub(input, plan, out)
 
 
@@ -399,6 +417,14 @@ def _summary(result: DubResult) -> None:
     table.add_row("segments", str(totals["segments"]))
     table.add_row("max speed", f"{totals['max_speed']:.2f}x")
     table.add_row("overruns / trimmed", f"{totals['overruns']} / {totals['trimmed']}")
+    table.add_row("words trimmed", str(totals["words_trimmed"]))
+    if totals["coverage"] is not None:
+        table.add_row("speech covered", f"{totals['coverage']:.1%}")
+    quality = result.report.quality()
+    if quality["wer"] is not None:
+        table.add_row("heard back (WER / CER)", f"{quality['wer']:.1%} / {quality['cer']:.1%}")
+    for warning in result.report.warnings():
+        table.add_row("review", f"[yellow]{warning}[/yellow]")
     for name, path in result.outputs.items():
         table.add_row(name, str(path))
     Console().print(table)
@@ -418,6 +444,7 @@ def build_plan(
     synthesizer: str | None,
     formats: str,
     diarize: bool | None = None,
+    fit: str = "strict",
 ) -> DubPlan:
     """The CLI's options as a plan; malformed values are one clear error each."""
     voices = {}
@@ -430,13 +457,15 @@ def build_plan(
         raise InvalidInput("--background is duck or replace.")
     if not 1.0 <= max_speed <= 2.0:
         raise InvalidInput("--max-speed must be between 1.0 and 2.0.")
+    if fit not in FIT_POLICIES:
+        raise InvalidInput(f"--fit is one of {', '.join(FIT_POLICIES)}, not {fit!r}.")
     return DubPlan(
         target_language=target,
         source_language=source,
         voice=voice,
         speaker_voices=voices,
         glossary=load_glossary(glossary) if glossary else Glossary(),
-        timing=TimingPolicy(max_speed=max_speed),
+        timing=TimingPolicy(max_speed=max_speed, fit=fit),
         mix=MixPolicy(background=background),
         keep_original_audio=keep_original,
         translator=translator,

@@ -39,6 +39,11 @@ class TimingPolicy:
     min_line_s: float = 1.0  # fragments shorter than this merge with a neighbour
     max_line_s: float = 7.0  # longer lines split at punctuation or pauses (subtitle-sized)
     split_pause_s: float = 0.5  # a pause this long between words may split a line
+    # "strict": a line that still does not fit at the cap is cut at a pause (reported);
+    # "natural": nothing is cut — it runs on, pushing the same speaker's next lines up to
+    # ``max_drift_s`` late (they catch up in the next pause), faster than the cap if need be.
+    fit: str = "strict"
+    max_drift_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,9 @@ class DubPlan:
     # Tell speakers on one channel apart by voice. None: when the speakers extra is
     # installed; True: required (an error without it); False: never.
     diarize: bool | None = None
+    # Transcribe the dubbed lines back in the target language and score them (WER/CER)
+    # against their text: one recogniser pass over the dubbed speech.
+    back_transcribe: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,6 +172,7 @@ class SegmentReport:
     translated_via: str | None = None  # the pivot language, when no direct pair exists
     flags: tuple[str, ...] = ()  # reasons to review the line (see pipeline.review)
     words_trimmed: int = 0
+    drift_s: float = 0.0  # how much later than in the source the line starts
     # The dubbed line heard back by the recogniser in the target language, and its word and
     # character error rates against the target text (None: back-transcription was off).
     heard_text: str | None = None
@@ -211,6 +220,7 @@ class DubReport:
             "trimmed": outcomes.get(FitOutcome.TRIMMED.value, 0),
             "outcomes": outcomes,
             "words_trimmed": sum(s.words_trimmed for s in self.segments),
+            "max_drift_s": max((s.drift_s for s in self.segments), default=0.0),
             "flagged": sum(1 for s in self.segments if s.flags) + len(self.set_aside),
             "set_aside": len(self.set_aside),
             "unrecognised": len(self.unrecognised),
@@ -230,11 +240,38 @@ class DubReport:
             "max_wer": max((s.wer or 0.0 for s in heard), default=None),
             "coverage": self.coverage,
             "words_trimmed": totals["words_trimmed"],
+            "max_drift_s": totals["max_drift_s"],
             "mean_speed": totals["mean_speed"],
             "max_speed": totals["max_speed"],
             "lines_flagged": totals["flagged"],
             "unrecognised_s": round(sum(b - a for a, b in self.unrecognised), 3),
         }
+
+    def warnings(self) -> list[str]:
+        """What the listener will miss or should not trust, one sentence each; the CLI
+        summary and the page say these out loud."""
+        said = []
+        trimmed = [s for s in self.segments if s.words_trimmed]
+        if trimmed:
+            words = sum(s.words_trimmed for s in trimmed)
+            said.append(
+                f"{words} words cut from {len(trimmed)} lines that did not fit their slot "
+                "(fit strict); fit natural keeps every word."
+            )
+        if self.unrecognised:
+            spans = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in self.unrecognised)
+            said.append(f"Speech no line covers (unrecognised): {spans}.")
+        if self.set_aside:
+            said.append(
+                f"{len(self.set_aside)} recognised lines look invented and were not voiced; "
+                "review them in set_aside."
+            )
+        flagged = [s.id for s in self.segments if s.flags]
+        if flagged:
+            said.append(
+                f"{len(flagged)} voiced lines are flagged for review: {', '.join(flagged)}."
+            )
+        return said
 
     def worst(self, count: int = 5) -> list[SegmentReport]:
         """Lines that needed the most help: fastest, then longest overrun."""
@@ -254,6 +291,7 @@ class DubReport:
             "unrecognised": [{"start": a, "end": b} for a, b in self.unrecognised],
             "set_aside": [asdict(s) for s in self.set_aside],
             "quality": self.quality(),
+            "warnings": self.warnings(),
         }
 
 

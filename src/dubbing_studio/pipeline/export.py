@@ -19,6 +19,7 @@ from dubbing_studio.domain.dub import DubReport, Segment, SegmentReport, SetAsid
 from dubbing_studio.domain.speech import FloatAudio, TimedText
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
 from dubbing_studio.pipeline import review
+from dubbing_studio.pipeline.backcheck import HeardLine
 from dubbing_studio.pipeline.speech import FittedLine
 
 VIDEO_FORMATS = ("mp4", "mkv")
@@ -103,9 +104,13 @@ def export(
 
 
 def segment_report(
-    line: FittedLine, window_end: float, route: tuple[str, ...] | None = None
+    line: FittedLine,
+    window_end: float,
+    route: tuple[str, ...] | None = None,
+    heard: HeardLine | None = None,
 ) -> SegmentReport:
-    """``route``: the languages the line's translation went through (see translate)."""
+    """``route``: the languages the line's translation went through (see translate);
+    ``heard``: the line transcribed back from the dub."""
     seg = line.segment
     engine, _, voice = (seg.voice or ":").partition(":")
     return SegmentReport(
@@ -127,7 +132,11 @@ def segment_report(
         language=seg.language or "",
         flags=seg.flags,
         words_trimmed=seg.words_trimmed,
+        drift_s=round(max(0.0, line.start - seg.start), 3),
         translated_via=route[1] if route and len(route) > 2 and not seg.target_edited else None,
+        heard_text=heard.text if heard else None,
+        wer=heard.wer if heard else None,
+        cer=heard.cer if heard else None,
     )
 
 

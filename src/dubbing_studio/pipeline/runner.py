@@ -12,6 +12,7 @@ from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.backcheck import hear_back
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
@@ -25,7 +26,7 @@ from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise, recognised
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
-from dubbing_studio.pipeline.timing import windows
+from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
 
 
@@ -47,6 +48,8 @@ class DubPipeline:
         """Refuse at once what would only fail minutes into a run: a target language no
         voice speaks, or a language pair the translator lacks (422 each)."""
         target = resolve_language(plan.target_language).code
+        if plan.timing.fit not in FIT_POLICIES:
+            raise InvalidInput(f"fit is one of {', '.join(FIT_POLICIES)}, not {plan.timing.fit!r}.")
         cast_voices(self.studio.registry, ["S1"], target, plan)
         diarization_enabled(plan.diarize, self.studio.speaker_encoder)
         source = resolve_language(plan.source_language).code if plan.source_language else None
@@ -122,6 +125,8 @@ class DubPipeline:
         mixed = await ctx.compute(mix, original, rate, fitted, plan.mix)
         ctx.report("mix", 1, 1, "Mixed")
 
+        ctx.report("export", 0, 1, "Hearing the dub back" if plan.back_transcribe else "Writing")
+        heard_back = await hear_back(ctx, fitted, target) if plan.back_transcribe else None
         ctx.report("export", 0, 1, "Writing outputs")
         base = DubReport(
             source_language=source_language,
@@ -132,10 +137,12 @@ class DubPipeline:
                     line,
                     window.comfortable_end,
                     translation_route(translator, line.segment.language or source_language, target),
+                    heard_back[index] if heard_back else None,
                 )
-                for line, window in zip(fitted, spans, strict=True)
+                for index, (line, window) in enumerate(zip(fitted, spans, strict=True))
             ),
             outputs={},
+            fit=plan.timing.fit,
             **review_fields(heard, lines),
         )
         outputs = await ctx.compute(

@@ -124,13 +124,23 @@ def windows(segments: Sequence[Segment], duration: float, policy: TimingPolicy) 
             comfortable = hard = duration
         else:
             comfortable = max(segment.end, next_start - policy.min_gap_s)
-            hard = next_start + policy.max_overrun_s - policy.min_gap_s
+            hard = next_start + _may_push(policy) - policy.min_gap_s
         hard = min(hard, duration)
         # Lines of one speaker that overlap in the source (recognition jitter) still must not
         # overlap in the dub: nothing may end after the hard end.
         comfortable = min(comfortable, hard)
         result.append(Window(min(segment.end, hard), comfortable, hard))
     return result
+
+
+def _may_push(policy: TimingPolicy) -> float:
+    """How late a line may make the same speaker's next one start."""
+    return policy.max_drift_s if policy.fit == NATURAL else policy.max_overrun_s
+
+
+STRICT = "strict"
+NATURAL = "natural"
+FIT_POLICIES = (STRICT, NATURAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +155,8 @@ class FitPlan:
 
 def plan_fit(natural_s: float, start: float, window: Window, policy: TimingPolicy) -> FitPlan:
     """Natural pace if it fits (padded, never slowed); else borrow the silence before the
-    next line; else speed up to the cap; else run a little over; else trim."""
+    next line; else speed up to the cap; else run a little over (up to the drift allowed in
+    the natural policy); else trim — or, in the natural policy, speed up past the cap."""
     slot = max(0.0, window.slot_end - start)
     room = max(1e-3, window.comfortable_end - start)
     if natural_s <= slot:
@@ -159,4 +170,6 @@ def plan_fit(natural_s: float, start: float, window: Window, policy: TimingPolic
     hard_room = max(room, window.hard_end - start)
     if length <= hard_room:
         return FitPlan(speed, length, FitOutcome.OVERRUN, overrun_s=length - room)
+    if policy.fit == NATURAL:  # every word kept: faster than the cap rather than later
+        return FitPlan(natural_s / hard_room, hard_room, FitOutcome.OVERRUN, hard_room - room)
     return FitPlan(speed, hard_room, FitOutcome.TRIMMED, overrun_s=hard_room - room)

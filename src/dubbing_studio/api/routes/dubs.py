@@ -55,6 +55,13 @@ class TimingOptions(BaseModel):
     max_overrun_s: float = Field(0.1, ge=0.0, le=0.1)  # the next line starts ≤ 0.1 s late
     min_line_s: float = Field(1.0, ge=0.0, le=10.0)
     max_line_s: float = Field(7.0, ge=2.0, le=60.0)
+    fit: Literal["strict", "natural"] = Field(
+        "strict",
+        description="strict: a line too long at max_speed is cut at a pause (words_trimmed "
+        "says how many words); natural: nothing is cut, the speaker's next lines start up "
+        "to max_drift_s late.",
+    )
+    max_drift_s: float = Field(1.0, ge=0.0, le=1.0)
 
 
 class MixOptions(BaseModel):
@@ -91,6 +98,11 @@ class DubOptions(BaseModel):
         description="Tell speakers on one channel apart by voice: null when the speakers "
         "extra is installed, true requires it, false never.",
     )
+    back_transcribe: bool = Field(
+        True,
+        description="Transcribe the dub back in the target language and report each line's "
+        "WER/CER against its text (report.json's quality section).",
+    )
 
     @field_validator("audio_formats")
     @classmethod
@@ -115,6 +127,7 @@ class DubOptions(BaseModel):
             audio_formats=tuple(self.audio_formats),
             video_format=self.video_format,
             diarize=self.diarize,
+            back_transcribe=self.back_transcribe,
         )
 
 
