@@ -44,8 +44,9 @@ async def hear_back(
         language=language,
         clips=[line.segment.audio_key for line in lines],
     )
+    texts: list[str] | None
     if ctx.store.has(key, "json"):
-        texts: list[str] = ctx.store.read_json(key)
+        texts = ctx.store.read_json(key)
     else:
         joined, spans = await ctx.compute(_join, lines)
         ctx.studio.settings.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -56,10 +57,12 @@ async def hear_back(
                 heard = await ctx.engine(
                     "hear-back", transcriber.name, transcriber.transcribe, path, options
                 )
+                texts = _split(heard, spans)
             except UnsupportedLanguage:
-                return None
-        texts = _split(heard, spans)
+                texts = None  # stored too: a rerun does not ask again
         ctx.store.write_json(key, texts)
+    if texts is None:
+        return None
     return [
         HeardLine(
             text=text,
