@@ -255,16 +255,16 @@ class DubReport:
         if trimmed:
             words = sum(s.words_trimmed for s in trimmed)
             said.append(
-                f"{words} words cut from {len(trimmed)} lines that did not fit their slot "
-                "(fit strict); fit natural keeps every word."
+                f"{_count(words, 'word')} cut from {_count(len(trimmed), 'line')} too long "
+                "for the slot (fit strict); fit natural keeps every word."
             )
         if self.unrecognised:
             spans = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in self.unrecognised)
             said.append(f"Speech no line covers (unrecognised): {spans}.")
         if self.set_aside:
             said.append(
-                f"{len(self.set_aside)} recognised lines look invented and were not voiced; "
-                "review them in set_aside."
+                f"{_count(len(self.set_aside), 'recognised line')} set aside as likely "
+                "invented, not voiced: review set_aside."
             )
         flagged = [s.id for s in self.segments if s.flags]
         if flagged:
@@ -293,6 +293,10 @@ class DubReport:
             "quality": self.quality(),
             "warnings": self.warnings(),
         }
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _weighted(lines: list[SegmentReport], name: str, words: int) -> float | None:
