@@ -67,41 +67,60 @@ SPANISH = (
     "Buenos días a todos. Hoy vamos a hablar de la historia de nuestra ciudad "
     "y de las personas que la construyeron con mucho trabajo."
 )
+JAPANESE = "皆さん、おはようございます。今日は私たちの町の歴史と、町を作った人々について話します。"
 
 
 @pytest.fixture(scope="module")
-def mixed(jfk: Path, pipeline: DubPipeline, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """jfk.flac in English, a second of silence, then Spanish spoken by Kokoro."""
+def mixed(
+    jfk: Path, pipeline: DubPipeline, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[tuple[str, float, float]]]:
+    """jfk.flac in English, then Spanish and Japanese spoken by Kokoro, a second apart; with
+    where each language is spoken."""
     english, _ = media.decode_audio(jfk, sample_rate=RECOGNITION_RATE, channels="mono")
     kokoro = pipeline.studio.registry.synthesizer("kokoro")
-    spoken = kokoro.synthesize(SPANISH, SynthesisOptions(voice="jm_kumo", language="es"))
-    spanish = media.resample(spoken.samples, spoken.sample_rate, RECOGNITION_RATE)
     pause = np.zeros(RECOGNITION_RATE, dtype=np.float32)
-    audio = np.concatenate([english, pause, 0.5 * np.clip(spanish, -1, 1), pause])
+    parts, spans, cursor = [], [], 0.0
+    for language, audio in (
+        ("en", english),
+        ("es", kokoro.synthesize(SPANISH, SynthesisOptions(voice="jm_kumo", language="es"))),
+        ("ja", kokoro.synthesize(JAPANESE, SynthesisOptions(voice="jf_alpha", language="ja"))),
+    ):
+        if not isinstance(audio, np.ndarray):
+            audio = 0.5 * np.clip(
+                media.resample(audio.samples, audio.sample_rate, RECOGNITION_RATE), -1, 1
+            )
+        parts.extend((audio.astype(np.float32), pause))
+        length = len(audio) / RECOGNITION_RATE
+        spans.append((language, cursor, cursor + length))
+        cursor += length + 1.0
     path = tmp_path_factory.mktemp("mixed") / "mixed.wav"
-    media.write_audio(path, audio.astype(np.float32), RECOGNITION_RATE, "wav")
-    return path
+    media.write_audio(path, np.concatenate(parts), RECOGNITION_RATE, "wav")
+    return path, spans
 
 
 def test_each_line_is_translated_from_its_own_language(
-    pipeline: DubPipeline, mixed: Path, tmp_path: Path
+    pipeline: DubPipeline, mixed: tuple[Path, list[tuple[str, float, float]]], tmp_path: Path
 ) -> None:
+    path, spans = mixed
     plan = DubPlan(target_language="fr", synthesizer="espeak-ng")  # the fast voice: text is tested
-    result = _dub(pipeline, mixed, plan, tmp_path)
+    result = _dub(pipeline, path, plan, tmp_path)
     report = json.loads(result.outputs["report.json"].read_text())
-    english_end = 11.0
+    # Apertium has no English–French pair: English goes through Spanish. It has no Japanese
+    # at all: Whisper translates the Japanese speech into English first. Both are reported.
+    pivots = {"en": "es", "es": None, "ja": "en"}
     for line in report["segments"]:
-        expected = "en" if line["start"] < english_end else "es"
+        middle = (line["start"] + line["end"]) / 2
+        expected = next(code for code, start, end in spans if start - 0.5 <= middle <= end + 0.5)
         assert line["language"] == expected, line
-        # Apertium has no English–French pair: English goes through Spanish, and says so.
-        assert line["translated_via"] == ("es" if expected == "en" else None), line
+        assert line["translated_via"] == pivots[expected], line
+        assert line["target_text"] and not line["flags"], line
     translator = pipeline.studio.registry.translator("apertium")
     spanish = [s for s in result.segments if s.language == "es"]
     assert [s.target_text for s in spanish] == translator.translate(
         [s.source_text for s in spanish], "es", "fr"
     ), "Spanish lines translated from Spanish"
-    assert sorted(report["totals"]["languages"]) == ["en", "es"]
-    print(f"\nmixed en+es → fr coverage {report['coverage']:.1%}")
+    assert sorted(report["totals"]["languages"]) == ["en", "es", "ja"]
+    print(f"\nmixed en+es+ja → fr coverage {report['coverage']:.1%}")
     assert report["coverage"] >= 0.95, report["unrecognised"]
 
 

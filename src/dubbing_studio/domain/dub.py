@@ -131,6 +131,9 @@ class Segment:
     # Why a person should check this line (``review.REASONS``); empty when nothing is odd.
     flags: tuple[str, ...] = ()
     words_trimmed: int = 0  # words of the dubbed line lost when it was cut to fit
+    # The language its translation went through when no direct pair exists ("en" also when
+    # Whisper translated the speech itself into English first).
+    translated_via: str | None = None
 
     @property
     def duration(self) -> float:

@@ -122,6 +122,7 @@ class SegmentRow(Base):
     language: Mapped[str | None] = mapped_column(String(32))
     flags: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     words_trimmed: Mapped[int] = mapped_column(Integer, server_default="0")
+    translated_via: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (Index(None, "job_id", "start_s", "speaker", "id"),)
 

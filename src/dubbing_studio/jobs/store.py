@@ -417,6 +417,7 @@ def _segment_columns(job_id: str, segment: Segment) -> dict[str, Any]:
         "language": segment.language,
         "flags": list(segment.flags),
         "words_trimmed": segment.words_trimmed,
+        "translated_via": segment.translated_via,
     }
 
 
@@ -441,6 +442,7 @@ def _segment_from_row(row: SegmentRow) -> Segment:
         language=row.language,
         flags=tuple(row.flags or ()),
         words_trimmed=row.words_trimmed or 0,
+        translated_via=row.translated_via,
     )
 
 

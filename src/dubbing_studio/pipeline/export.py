@@ -104,13 +104,9 @@ def export(
 
 
 def segment_report(
-    line: FittedLine,
-    window_end: float,
-    route: tuple[str, ...] | None = None,
-    heard: HeardLine | None = None,
+    line: FittedLine, window_end: float, heard: HeardLine | None = None
 ) -> SegmentReport:
-    """``route``: the languages the line's translation went through (see translate);
-    ``heard``: the line transcribed back from the dub."""
+    """``heard``: the line transcribed back from the dub."""
     seg = line.segment
     engine, _, voice = (seg.voice or ":").partition(":")
     return SegmentReport(
@@ -133,7 +129,7 @@ def segment_report(
         flags=seg.flags,
         words_trimmed=seg.words_trimmed,
         drift_s=round(max(0.0, line.start - seg.start), 3),
-        translated_via=route[1] if route and len(route) > 2 and not seg.target_edited else None,
+        translated_via=None if seg.target_edited else seg.translated_via,
         heard_text=heard.text if heard else None,
         wer=heard.wer if heard else None,
         cer=heard.cer if heard else None,

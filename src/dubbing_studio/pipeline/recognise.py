@@ -7,11 +7,22 @@ when the speaker encoder is installed (``diarize``); otherwise everything is one
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from dubbing_studio import media
 from dubbing_studio.domain.dub import Segment, Transcript
+from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
-from dubbing_studio.domain.speech import TimedText, Transcription, Word
+from dubbing_studio.domain.speech import (
+    RECOGNITION_RATE,
+    FloatAudio,
+    SpeechRegion,
+    TimedText,
+    Transcription,
+    Word,
+)
 from dubbing_studio.engines.protocols import TranscribeOptions
 from dubbing_studio.pipeline import review
 from dubbing_studio.pipeline.artifacts import artifact_key
@@ -19,6 +30,7 @@ from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.diarize import diarization_enabled, diarize_file
 from dubbing_studio.pipeline.ingest import Ingested
 from dubbing_studio.pipeline.timing import resegment
+from dubbing_studio.pipeline.translate import SpeechInEnglish
 
 
 async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
@@ -47,9 +59,11 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
     lines: list[tuple[str, TimedText, tuple[str, ...]]] = []
     for index, result in enumerate(results):
         speaker = f"S{index + 1}"
+        found = resegment(result.segments, plan.timing)
+        found += await _second_chance(ctx, ingested.recognition[index], found, result.speech)
         lines.extend(
             (speaker, line, review.flags(line, result.speech))
-            for line in resegment(result.segments, plan.timing)
+            for line in found
             if line.text.strip()
         )
     lines.sort(key=lambda item: (item[1].start, item[0]))
@@ -174,5 +188,113 @@ def _transcript_key(ctx: DubContext, ingested: Ingested) -> str:
         max_line_s=plan.timing.max_line_s,
         min_line_s=plan.timing.min_line_s,
         split_pause_s=plan.timing.split_pause_s,
-        review="per-region language, guard 1",  # what this version adds to a transcript
+        review="per-region language, guard 1, second chance",  # what this version adds
     )
+
+
+async def _second_chance(
+    ctx: DubContext,
+    audio: Path,
+    lines: list[TimedText],
+    speech: tuple[SpeechRegion, ...] | None,
+) -> list[TimedText]:
+    """Whisper now and then skips a stretch of speech (often where the language changes):
+    each stretch over a second that no line covers is transcribed again on its own, in the
+    language of the nearest line. What is still missed is reported as unrecognised."""
+    if not speech or not lines:
+        return []
+    trusted = [
+        (x.start, x.end) for x in lines if review.SET_ASIDE.isdisjoint(review.flags(x, speech))
+    ]
+    gaps = review.coverage(trusted, speech).unrecognised
+    if not gaps:
+        return []
+    transcriber = ctx.studio.registry.transcriber(ctx.plan.transcriber)
+    samples, _ = await ctx.compute(
+        media.decode_audio, audio, sample_rate=RECOGNITION_RATE, channels="mono"
+    )
+    found: list[TimedText] = []
+    for start, end in gaps:
+        nearest = min(lines, key=lambda x: min(abs(x.start - end), abs(x.end - start)))
+        offset = max(0.0, start - _SPEECH_MARGIN_S)
+        piece = samples[
+            int(offset * RECOGNITION_RATE) : int((end + _SPEECH_MARGIN_S) * RECOGNITION_RATE)
+        ]
+        options = TranscribeOptions(language=nearest.language, word_timestamps=True, vad=False)
+        ctx.studio.settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        with media.temp_path(ctx.studio.settings.temp_dir, suffix=".wav") as path:
+            media.write_audio(path, piece, RECOGNITION_RATE, "wav")
+            again = await ctx.engine(
+                "transcribe", transcriber.name, transcriber.transcribe, path, options
+            )
+        found.extend(_shifted(line, offset) for line in resegment(again.segments, ctx.plan.timing))
+    return found
+
+
+def _shifted(line: TimedText, offset: float) -> TimedText:
+    return replace(
+        line,
+        start=line.start + offset,
+        end=line.end + offset,
+        words=tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in line.words),
+    )
+
+
+def speech_in_english(ctx: DubContext, ingested: Ingested) -> SpeechInEnglish:
+    """Whisper's speech translation of one line into English: the pivot for a line whose
+    language the translator has no pair for. Each line's result is stored."""
+    transcriber = ctx.studio.registry.transcriber(ctx.plan.transcriber)
+    decoded: dict[int, FloatAudio] = {}
+
+    async def english(segment: Segment) -> str | None:
+        channel = _channel(segment.speaker, len(ingested.recognition))
+        key = artifact_key(
+            "speech-in-english",
+            input=ingested.digest,
+            channel=channel,
+            start=segment.start,
+            end=segment.end,
+            language=segment.language,
+            engine=transcriber.name,
+            model=transcriber.model_id,
+        )
+        if ctx.store.has(key, "json"):
+            stored: str | None = ctx.store.read_json(key)
+            return stored
+        if channel not in decoded:
+            decoded[channel], _ = await ctx.compute(
+                media.decode_audio,
+                ingested.recognition[channel],
+                sample_rate=RECOGNITION_RATE,
+                channels="mono",
+            )
+        first = int(max(0.0, segment.start - _SPEECH_MARGIN_S) * RECOGNITION_RATE)
+        last = int((segment.end + _SPEECH_MARGIN_S) * RECOGNITION_RATE)
+        options = TranscribeOptions(
+            language=segment.language, task="translate", word_timestamps=False, vad=False
+        )
+        ctx.studio.settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        with media.temp_path(ctx.studio.settings.temp_dir, suffix=".wav") as path:
+            media.write_audio(path, decoded[channel][first:last], RECOGNITION_RATE, "wav")
+            try:
+                heard = await ctx.engine(
+                    "speech-in-english", transcriber.name, transcriber.transcribe, path, options
+                )
+                text = heard.text.strip() or None
+            except (UnsupportedLanguage, InvalidInput):
+                text = None
+        ctx.store.write_json(key, text)
+        return text
+
+    return english
+
+
+_SPEECH_MARGIN_S = 0.2  # around a line's words, so its first and last sounds are whole
+
+
+def _channel(speaker: str, channels: int) -> int:
+    """The recognition channel a line came from: speakers S1, S2… of a file with panned
+    speakers are its channels in order; everything else is the one channel."""
+    if channels > 1 and speaker[:1] == "S" and speaker[1:].isdigit():
+        return min(channels, max(1, int(speaker[1:]))) - 1
+    return 0

@@ -24,7 +24,7 @@ from dubbing_studio.pipeline.diarize import diarization_enabled
 from dubbing_studio.pipeline.export import export, review_fields, segment_report
 from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
-from dubbing_studio.pipeline.recognise import recognise, recognised
+from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
 from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
@@ -85,8 +85,9 @@ class DubPipeline:
             raise InvalidInput("No speech was found in the input; nothing to dub.")
         target = resolve_language(plan.target_language).code
         spans = windows(lines, ingested.duration, plan.timing)
-        lines = await translate_segments(ctx, lines, source_language, spans)
-        translator = self.studio.registry.translator(plan.translator)
+        lines = await translate_segments(
+            ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
+        )
 
         speakers = list(dict.fromkeys(s.speaker for s in lines))
         cast = cast_voices(self.studio.registry, speakers, target, plan)
@@ -134,10 +135,7 @@ class DubPipeline:
             duration_s=round(ingested.duration, 3),
             segments=tuple(
                 segment_report(
-                    line,
-                    window.comfortable_end,
-                    translation_route(translator, line.segment.language or source_language, target),
-                    heard_back[index] if heard_back else None,
+                    line, window.comfortable_end, heard_back[index] if heard_back else None
                 )
                 for index, (line, window) in enumerate(zip(fitted, spans, strict=True))
             ),

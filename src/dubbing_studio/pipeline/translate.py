@@ -6,7 +6,7 @@ length would not fit its window even at the speed cap is rewritten shorter befor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import pairwise
 
 from dubbing_studio.domain.dub import Segment
@@ -51,27 +51,44 @@ def translation_route(translator: Translator, source: str, target: str) -> tuple
     return None
 
 
+SpeechInEnglish = Callable[[Segment], Awaitable[str | None]]
+"""What a line says, translated from its speech into English (Whisper's translate task);
+None when that cannot be done."""
+
+
 async def translate_segments(
     ctx: DubContext,
     segments: Sequence[Segment],
     source: str,
     windows: Sequence[Window],
+    speech_in_english: SpeechInEnglish | None = None,
 ) -> list[Segment]:
     """Each line from its own language (``source`` for lines without one); lines already in
     the target language keep their words and are only re-voiced. A line in a language the
-    translator cannot handle at all is translated as ``source`` and flagged for review."""
+    translator cannot handle goes through English heard from its speech when
+    ``speech_in_english`` can give it; otherwise it is translated as ``source`` and flagged."""
     target = resolve_language(ctx.plan.target_language).code
     translator = ctx.studio.registry.translator(ctx.plan.translator)
     texts = [s.source_text for s in segments]
     ctx.report("translate", 0, 1, f"Translating {len(texts)} lines")
     translated = list(texts)
     flagged = [s.flags for s in segments]
+    via: list[str | None] = [None] * len(segments)
+    english_reaches_target = translation_route(translator, "en", target) is not None
     by_language: dict[str, list[int]] = {}
     for index, segment in enumerate(segments):
         language = segment.language or source
-        if translation_route(translator, language, target) is None:
+        route = translation_route(translator, language, target)
+        if route is None and speech_in_english and english_reaches_target:
+            english = await speech_in_english(segment)
+            if english:
+                texts[index], language, via[index] = english, "en", "en"
+                route = translation_route(translator, "en", target)
+        if route is None:
             language = source
-            flagged[index] = (*segment.flags, UNTRANSLATABLE)
+            flagged[index] = tuple(dict.fromkeys((*segment.flags, UNTRANSLATABLE)))
+        elif len(route) > 2 and via[index] is None:  # heard in English: that is the pivot
+            via[index] = route[1]
         by_language.setdefault(language, []).append(index)
     for language, indices in by_language.items():
         route = translation_route(translator, language, target)
@@ -86,8 +103,10 @@ async def translate_segments(
             translated[i] = text
     translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
     result = [
-        (segment if segment.target_edited else segment.edited(target_text=text)).edited(flags=flags)
-        for segment, text, flags in zip(segments, translated, flagged, strict=True)
+        segment
+        if segment.target_edited
+        else segment.edited(target_text=text, flags=flags, translated_via=pivot)
+        for segment, text, flags, pivot in zip(segments, translated, flagged, via, strict=True)
     ]
     ctx.report("translate", 1, 1, f"{len(texts)} lines", tuple(result), source)
     return result

@@ -668,4 +668,5 @@ def segment_json(segment: Segment) -> dict[str, Any]:
         "language": segment.language,
         "flags": list(segment.flags),
         "words_trimmed": segment.words_trimmed,
+        "translated_via": segment.translated_via,
     }

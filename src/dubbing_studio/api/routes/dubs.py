@@ -236,6 +236,9 @@ class SegmentOut(BaseModel):
         "low_confidence.",
     )
     words_trimmed: int = Field(0, description="Words of the dub cut to fit the line's slot.")
+    translated_via: str | None = Field(
+        None, description="The pivot language, when no direct translation pair exists."
+    )
     links: dict[str, str]
     signed_links: dict[str, str] = Field(description=SIGNED_DESCRIPTION)
 

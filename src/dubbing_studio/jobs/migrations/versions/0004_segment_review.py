@@ -1,4 +1,5 @@
-"""Each line's spoken language, the reasons to review it, and the words cut to fit it.
+"""Each line's spoken language, the reasons to review it, the words cut to fit it, and the
+language its translation went through.
 
 Revision ID: 0004
 Revises: 0003
@@ -23,10 +24,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("words_trimmed", sa.Integer(), nullable=False, server_default="0")
         )
+        batch.add_column(sa.Column("translated_via", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("dub_segments") as batch:
+        batch.drop_column("translated_via")
         batch.drop_column("words_trimmed")
         batch.drop_column("flags")
         batch.drop_column("language")
