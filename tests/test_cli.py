@@ -71,6 +71,8 @@ def test_dub_writes_outputs_and_a_summary(
     )
     assert result.exit_code == 0, result.output
     assert "max speed" in result.stdout
+    assert "words trimmed" in result.stdout and "heard back (WER / CER)" in result.stdout
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["totals"]["max_speed"] <= 1.2
+    assert report["quality"]["back_transcribed"] and report["quality"]["wer"] is not None
     assert (tmp_path / "out" / "jfk.es.wav").exists()

@@ -10,6 +10,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -42,6 +43,7 @@ from dubbing_studio.pipeline.context import STAGES
 from dubbing_studio.pipeline.context import Progress as ProgressEvent
 from dubbing_studio.pipeline.export import write_text_atomic
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
+from dubbing_studio.pipeline.timing import FIT_POLICIES
 from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
 from dubbing_studio.services.subtitle_import import SubtitleImport
@@ -275,6 +277,13 @@ def dub(
         Path | None, typer.Option(help="JSON {keep: [...], force: {term: translation}}.")
     ] = None,
     max_speed: Annotated[float, typer.Option(help="Fastest speed-up of a line.")] = 1.3,
+    fit: Annotated[
+        str,
+        typer.Option(
+            help="strict: cut a line at a pause when it cannot fit (words lost are reported); "
+            "natural: never cut, let the speaker's next lines start up to 1 s late."
+        ),
+    ] = "strict",
     background: Annotated[
         str,
         typer.Option(
@@ -287,6 +296,13 @@ def dub(
     synthesizer: Annotated[str | None, typer.Option(help="Synthesizer engine.")] = None,
     formats: Annotated[str, typer.Option(help="Audio outputs, comma-separated.")] = "mp3",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    back_transcribe: Annotated[
+        bool,
+        typer.Option(
+            "--back-transcribe/--no-back-transcribe",
+            help="Hear the dub back with Whisper and report each line's WER/CER.",
+        ),
+    ] = True,
     diarize: Annotated[
         bool | None,
         typer.Option(
@@ -325,20 +341,24 @@ def dub(
     if not targets:
         raise InvalidInput("--to names at least one language.")
     plans = [
-        build_plan(
-            target=target,
-            source=None if source == "auto" else source,
-            voice=voice,
-            speaker_voices=speaker_voice or [],
-            glossary=glossary,
-            max_speed=max_speed,
-            background=background,
-            keep_original=keep_original,
-            translator=translator,
-            synthesizer=synthesizer,
-            formats=formats,
-            diarize=diarize,
-            match_voice=match_voice,
+        replace(
+            build_plan(
+                target=target,
+                source=None if source == "auto" else source,
+                voice=voice,
+                speaker_voices=speaker_voice or [],
+                glossary=glossary,
+                max_speed=max_speed,
+                background=background,
+                keep_original=keep_original,
+                translator=translator,
+                synthesizer=synthesizer,
+                formats=formats,
+                diarize=diarize,
+                match_voice=match_voice,
+                fit=fit,
+            ),
+            back_transcribe=back_transcribe,
         )
         for target in targets
     ]
@@ -585,6 +605,14 @@ def _summary(result: DubResult) -> None:
         shift = cast["pitch_shift_semitones"]
         shifted = f", {shift:+.1f} st" if shift else ""
         table.add_row(speaker, f"{heard} → {cast['voice']}{shifted}")
+    table.add_row("words trimmed", str(totals["words_trimmed"]))
+    if totals["coverage"] is not None:
+        table.add_row("speech covered", f"{totals['coverage']:.1%}")
+    quality = result.report.quality()
+    if quality["wer"] is not None:
+        table.add_row("heard back (WER / CER)", f"{quality['wer']:.1%} / {quality['cer']:.1%}")
+    for warning in result.report.warnings():
+        table.add_row("review", f"[yellow]{warning}[/yellow]")
     for name, path in result.outputs.items():
         table.add_row(name, str(path))
     Console().print(table)
@@ -605,6 +633,7 @@ def build_plan(
     formats: str,
     diarize: bool | None = None,
     match_voice: bool = False,
+    fit: str = "strict",
 ) -> DubPlan:
     """The CLI's options as a plan; malformed values are one clear error each."""
     voices = {}
@@ -617,13 +646,15 @@ def build_plan(
         raise InvalidInput("--background is auto, duck, separate or replace.")
     if not 1.0 <= max_speed <= 2.0:
         raise InvalidInput("--max-speed must be between 1.0 and 2.0.")
+    if fit not in FIT_POLICIES:
+        raise InvalidInput(f"--fit is one of {', '.join(FIT_POLICIES)}, not {fit!r}.")
     return DubPlan(
         target_language=target,
         source_language=source,
         voice=voice,
         speaker_voices=voices,
         glossary=load_glossary(glossary) if glossary else Glossary(),
-        timing=TimingPolicy(max_speed=max_speed),
+        timing=TimingPolicy(max_speed=max_speed, fit=fit),
         mix=MixPolicy(background=background),
         keep_original_audio=keep_original,
         translator=translator,

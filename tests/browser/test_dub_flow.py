@@ -94,6 +94,11 @@ def test_dub_edit_revoice_render_listen_download(
     assert page.locator("#segments .seg[data-status='stale']").count() == 0
     assert page.locator("#result-panel").is_visible()
     assert page.get_attribute("#segments .seg textarea[id$='-target']", "lang") == "es"
+    page.wait_for_selector("#result-quality:not([hidden])")
+    totals = page.inner_text("#quality-totals")
+    assert "Speech covered by lines" in totals and "Heard back: word error rate" in totals
+    assert page.locator("#quality-lines li", has_text="Heard:").count() == rows.count()
+    assert page.locator("#segments .seg .badge.info", has_text="English").count() == rows.count()
     screenshot(page, "dub-done")
     check_accessibility(page, "dub project (done)")
 

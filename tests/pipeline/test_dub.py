@@ -132,7 +132,8 @@ def test_editing_one_line_redoes_only_that_line(
     transcript = Transcript("en", 11.0, tuple(segments))
     plan = DubPlan(target_language="es", audio_formats=("mp3", "wav"))
     again = _dub(pipeline, jfk, plan, tmp_path, transcript=transcript)
-    calls = dict(again.engine_calls)
+    # Hearing the dub back is a check of the new mix, not a stage recomputed.
+    calls = {k: n for k, n in again.engine_calls.items() if not k.startswith("hear-back:")}
     assert not any(k.startswith(("transcribe", "translate")) for k in calls), calls
     assert 1 <= sum(calls.values()) <= 2, calls  # the edited line, maybe at a faster rate
     assert again.segments[0].target_text == "Compatriotas, escuchad."

@@ -6,6 +6,7 @@ import pytest
 
 from dubbing_studio.domain.dub import FitOutcome, Segment, TimingPolicy
 from dubbing_studio.domain.speech import TimedText, Word
+from dubbing_studio.pipeline.speech import words_lost
 from dubbing_studio.pipeline.timing import Window, plan_fit, resegment, windows
 
 POLICY = TimingPolicy(max_line_s=12.0)
@@ -105,3 +106,29 @@ def test_without_speed_up_a_line_too_long_is_still_trimmed() -> None:
     plan = plan_fit(6.0, 0.0, WINDOW, TimingPolicy(max_speed=1.0))
     assert plan.speed == 1.0 and plan.outcome == FitOutcome.TRIMMED
     assert plan.length_s == pytest.approx(WINDOW.hard_end)
+
+
+NATURAL = TimingPolicy(fit="natural")
+
+
+def test_natural_fit_lets_the_next_line_start_up_to_the_drift_late() -> None:
+    first, _ = windows([_segment("a", 0.0, 2.0), _segment("b", 3.0, 4.0)], 8.0, NATURAL)
+    assert first.hard_end == pytest.approx(3.0 + NATURAL.max_drift_s - NATURAL.min_gap_s)
+    plan = plan_fit(4.8, 0.0, first, NATURAL)  # 3.69 s at the cap: runs 0.74 s on
+    assert plan.outcome == FitOutcome.OVERRUN and plan.speed == pytest.approx(1.3)
+
+
+def test_natural_fit_never_cuts_it_speeds_past_the_cap_instead() -> None:
+    plan = plan_fit(6.0, 0.0, WINDOW, NATURAL)
+    assert plan.outcome == FitOutcome.OVERRUN, "nothing is trimmed"
+    assert plan.length_s == pytest.approx(WINDOW.hard_end)
+    assert plan.speed == pytest.approx(6.0 / WINDOW.hard_end)
+
+
+@pytest.mark.parametrize(
+    ("kept", "lost"),
+    [(3.0, 0), (2.95, 0), (2.0, 3), (1.5, 5), (0.1, 10)],
+)
+def test_words_lost_to_a_cut(kept: float, lost: int) -> None:
+    text = "one two three four five six seven eight nine ten"
+    assert words_lost(text, kept, 3.0) == lost

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from dubbing_studio.domain.speech import Glossary, Word
+from dubbing_studio.domain.speech import Glossary, SpeechRegion, Word
 
 
 class SegmentStatus(StrEnum):
@@ -39,6 +39,11 @@ class TimingPolicy:
     min_line_s: float = 1.0  # fragments shorter than this merge with a neighbour
     max_line_s: float = 7.0  # longer lines split at punctuation or pauses (subtitle-sized)
     split_pause_s: float = 0.5  # a pause this long between words may split a line
+    # "strict": a line that still does not fit at the cap is cut at a pause (reported);
+    # "natural": nothing is cut — it runs on, pushing the same speaker's next lines up to
+    # ``max_drift_s`` late (they catch up in the next pause), faster than the cap if need be.
+    fit: str = "strict"
+    max_drift_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,9 @@ class DubPlan:
     diarize: bool | None = None
     # Shift each speaker's dubbed voice toward their median F0 (±4 semitones at most).
     match_voice: bool = False
+    # Transcribe the dubbed lines back in the target language and score them (WER/CER)
+    # against their text: one recogniser pass over the dubbed speech.
+    back_transcribe: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +132,13 @@ class Segment:
     speed: float | None = None  # total speed factor applied (rate x stretch)
     overrun_s: float = 0.0
     outcome: FitOutcome | None = None
+    language: str | None = None  # the language spoken in this line (None: the transcript's)
+    # Why a person should check this line (``review.REASONS``); empty when nothing is odd.
+    flags: tuple[str, ...] = ()
+    words_trimmed: int = 0  # words of the dubbed line lost when it was cut to fit
+    # The language its translation went through when no direct pair exists ("en" also when
+    # Whisper translated the speech itself into English first).
+    translated_via: str | None = None
 
     @property
     def duration(self) -> float:
@@ -138,6 +153,10 @@ class Transcript:
     language: str
     duration: float
     segments: tuple[Segment, ...]
+    # Where voice activity detection heard speech (None: the transcriber ran none), and
+    # recognised lines the hallucination guard kept out of the dub, for a person to review.
+    speech: tuple[SpeechRegion, ...] | None = None
+    set_aside: tuple[Segment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +176,29 @@ class SegmentReport:
     speed: float
     overrun_s: float
     outcome: str
+    language: str = ""  # the language spoken in the line
+    translated_via: str | None = None  # the pivot language, when no direct pair exists
+    flags: tuple[str, ...] = ()  # reasons to review the line (see pipeline.review)
+    words_trimmed: int = 0
+    drift_s: float = 0.0  # how much later than in the source the line starts
+    # The dubbed line heard back by the recogniser in the target language, and its word and
+    # character error rates against the target text (None: back-transcription was off).
+    heard_text: str | None = None
+    wer: float | None = None
+    cer: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetAsideLine:
+    """A recognised line kept out of the dub because it looks invented; a person decides."""
+
+    id: str
+    speaker: str
+    start: float
+    end: float
+    language: str
+    text: str
+    flags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +210,12 @@ class DubReport:
     outputs: dict[str, str]
     # Per speaker: the pitch and gender heard, the voice cast and the shift applied.
     speakers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Share of the detected speech time inside a line (None: no voice activity detection),
+    # and the stretches of speech longer than a second no line covers.
+    coverage: float | None = None
+    unrecognised: tuple[SpeechRegion, ...] = ()
+    set_aside: tuple[SetAsideLine, ...] = ()
+    fit: str = "strict"
 
     def totals(self) -> dict[str, Any]:
         speeds = [s.speed for s in self.segments] or [1.0]
@@ -181,7 +229,59 @@ class DubReport:
             "overruns": sum(1 for s in self.segments if s.overrun_s > 0),
             "trimmed": outcomes.get(FitOutcome.TRIMMED.value, 0),
             "outcomes": outcomes,
+            "words_trimmed": sum(s.words_trimmed for s in self.segments),
+            "max_drift_s": max((s.drift_s for s in self.segments), default=0.0),
+            "flagged": sum(1 for s in self.segments if s.flags) + len(self.set_aside),
+            "set_aside": len(self.set_aside),
+            "unrecognised": len(self.unrecognised),
+            "coverage": self.coverage,
+            "languages": sorted({s.language for s in self.segments if s.language}),
         }
+
+    def quality(self) -> dict[str, Any]:
+        """The intelligibility summary: what was heard back, and what may be missing."""
+        heard = [s for s in self.segments if s.wer is not None]
+        target_words = sum(max(1, len(s.target_text.split())) for s in heard)
+        totals = self.totals()
+        return {
+            "back_transcribed": bool(heard),
+            "wer": _weighted(heard, "wer", target_words),
+            "cer": _weighted(heard, "cer", target_words),
+            "max_wer": max((s.wer or 0.0 for s in heard), default=None),
+            "coverage": self.coverage,
+            "words_trimmed": totals["words_trimmed"],
+            "max_drift_s": totals["max_drift_s"],
+            "mean_speed": totals["mean_speed"],
+            "max_speed": totals["max_speed"],
+            "lines_flagged": totals["flagged"],
+            "unrecognised_s": round(sum(b - a for a, b in self.unrecognised), 3),
+        }
+
+    def warnings(self) -> list[str]:
+        """What the listener will miss or should not trust, one sentence each; the CLI
+        summary and the page say these out loud."""
+        said = []
+        trimmed = [s for s in self.segments if s.words_trimmed]
+        if trimmed:
+            words = sum(s.words_trimmed for s in trimmed)
+            said.append(
+                f"{_count(words, 'word')} cut from {_count(len(trimmed), 'line')} too long "
+                "for the slot (fit strict); fit natural keeps every word."
+            )
+        if self.unrecognised:
+            spans = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in self.unrecognised)
+            said.append(f"Speech no line covers (unrecognised): {spans}.")
+        if self.set_aside:
+            said.append(
+                f"{_count(len(self.set_aside), 'recognised line')} set aside as likely "
+                "invented, not voiced: review set_aside."
+            )
+        flagged = [s.id for s in self.segments if s.flags]
+        if flagged:
+            said.append(
+                f"{len(flagged)} voiced lines are flagged for review: {', '.join(flagged)}."
+            )
+        return said
 
     def worst(self, count: int = 5) -> list[SegmentReport]:
         """Lines that needed the most help: fastest, then longest overrun."""
@@ -197,4 +297,22 @@ class DubReport:
             "segments": [asdict(s) for s in self.segments],
             "outputs": self.outputs,
             "speakers": self.speakers,
+            "fit": self.fit,
+            "coverage": self.coverage,
+            "unrecognised": [{"start": a, "end": b} for a, b in self.unrecognised],
+            "set_aside": [asdict(s) for s in self.set_aside],
+            "quality": self.quality(),
+            "warnings": self.warnings(),
         }
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _weighted(lines: list[SegmentReport], name: str, words: int) -> float | None:
+    """An error rate over all lines, each weighted by its number of target words."""
+    if not lines:
+        return None
+    total = sum(getattr(s, name) * max(1, len(s.target_text.split())) for s in lines)
+    return round(total / max(1, words), 4)

@@ -31,6 +31,16 @@ class TimedText:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    # What the recogniser says of its own confidence (Whisper; None when an engine does not
+    # tell): the hallucination guard reads them.
+    language: str | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+
+
+SpeechRegion = tuple[float, float]
+"""Where a voice activity detector heard speech: (start, end) in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,8 @@ class Transcription:
     language_probability: float
     duration: float
     segments: tuple[TimedText, ...] = ()
+    # Speech regions found by voice activity detection; None when the engine ran none.
+    speech: tuple[SpeechRegion, ...] | None = None
 
     @classmethod
     def from_segments(
@@ -51,6 +63,7 @@ class Transcription:
         language: str,
         language_probability: float,
         duration: float,
+        speech: tuple[SpeechRegion, ...] | None = None,
     ) -> Transcription:
         """Join segment texts into the plain ``text`` the seed contract returns."""
         text = " ".join(s.text.strip() for s in segments if s.text.strip())
@@ -60,6 +73,7 @@ class Transcription:
             language_probability=language_probability,
             duration=duration,
             segments=tuple(segments),
+            speech=speech,
         )
 
 

@@ -37,6 +37,9 @@ class TranscribeOptions:
     word_timestamps: bool = True
     vad: bool = True
     prompt: str | None = None
+    # Detect the language of each speech region rather than once per file (recordings where
+    # speakers switch language); each segment then carries its own language.
+    language_per_region: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,15 @@ class Shortener(Protocol):
 
     def shorten(self, text: str, language: str, max_chars: int) -> str:
         """``text`` said in at most ``max_chars`` if the engine manages; never longer."""
+        ...
+
+
+@runtime_checkable
+class Pivoting(Protocol):
+    """A translator that reaches some pairs through a third language on its own."""
+
+    def pivot(self, source: str, target: str) -> str | None:
+        """The language it goes through from ``source`` to ``target``; None when direct."""
         ...
 
 

@@ -135,6 +135,10 @@ class SegmentRow(Base):
     speed: Mapped[float | None] = mapped_column(Float)
     overrun_s: Mapped[float] = mapped_column(Float)
     outcome: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(32))
+    flags: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    words_trimmed: Mapped[int] = mapped_column(Integer, server_default="0")
+    translated_via: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (Index(None, "job_id", "start_s", "speaker", "id"),)
 

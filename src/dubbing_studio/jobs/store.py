@@ -469,6 +469,10 @@ def _segment_columns(job_id: str, segment: Segment) -> dict[str, Any]:
         "speed": segment.speed,
         "overrun_s": segment.overrun_s,
         "outcome": None if segment.outcome is None else segment.outcome.value,
+        "language": segment.language,
+        "flags": list(segment.flags),
+        "words_trimmed": segment.words_trimmed,
+        "translated_via": segment.translated_via,
     }
 
 
@@ -490,6 +494,10 @@ def _segment_from_row(row: SegmentRow) -> Segment:
         speed=row.speed,
         overrun_s=row.overrun_s,
         outcome=None if row.outcome is None else FitOutcome(row.outcome),
+        language=row.language,
+        flags=tuple(row.flags or ()),
+        words_trimmed=row.words_trimmed or 0,
+        translated_via=row.translated_via,
     )
 
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from dubbing_studio import media
-from dubbing_studio.domain.dub import DubReport, SegmentReport
+from dubbing_studio.domain.dub import DubReport, Segment, SegmentReport, SetAsideLine, Transcript
 from dubbing_studio.domain.speech import FloatAudio, TimedText
 from dubbing_studio.domain.subtitles import FORMATS, readable_cues, readable_pairs, render
+from dubbing_studio.pipeline import review
+from dubbing_studio.pipeline.backcheck import HeardLine
 from dubbing_studio.pipeline.speech import FittedLine
 
 VIDEO_FORMATS = ("mp4", "mkv")
@@ -94,11 +98,8 @@ def export(
         )
         outputs[f"video.{container}"] = path
     report_path = out_dir / "report.json"
-    report = DubReport(
-        source_language=report_base.source_language,
-        target_language=report_base.target_language,
-        duration_s=report_base.duration_s,
-        segments=report_base.segments,
+    report = replace(
+        report_base,
         outputs={name: p.name for name, p in outputs.items()} | {"report.json": report_path.name},
         speakers=report_base.speakers,
     )
@@ -107,7 +108,10 @@ def export(
     return outputs
 
 
-def segment_report(line: FittedLine, window_end: float) -> SegmentReport:
+def segment_report(
+    line: FittedLine, window_end: float, heard: HeardLine | None = None
+) -> SegmentReport:
+    """``heard``: the line transcribed back from the dub."""
     seg = line.segment
     engine, _, voice = (seg.voice or ":").partition(":")
     return SegmentReport(
@@ -126,4 +130,36 @@ def segment_report(line: FittedLine, window_end: float) -> SegmentReport:
         speed=seg.speed or 1.0,
         overrun_s=seg.overrun_s,
         outcome=(seg.outcome.value if seg.outcome else ""),
+        language=seg.language or "",
+        flags=seg.flags,
+        words_trimmed=seg.words_trimmed,
+        drift_s=round(max(0.0, line.start - seg.start), 3),
+        translated_via=None if seg.target_edited else seg.translated_via,
+        heard_text=heard.text if heard else None,
+        wer=heard.wer if heard else None,
+        cer=heard.cer if heard else None,
     )
+
+
+def review_fields(heard: Transcript | None, lines: Sequence[Segment]) -> dict[str, Any]:
+    """The report's review of recognition: coverage of the speech heard, the stretches no
+    line covers, and the lines set aside as likely invented."""
+    if heard is None or heard.speech is None:
+        return {}
+    covered = review.coverage([(s.start, s.end) for s in lines], heard.speech)
+    return {
+        "coverage": round(covered.share, 4),
+        "unrecognised": covered.unrecognised,
+        "set_aside": tuple(
+            SetAsideLine(
+                id=s.id,
+                speaker=s.speaker,
+                start=s.start,
+                end=s.end,
+                language=s.language or heard.language,
+                text=s.source_text,
+                flags=s.flags,
+            )
+            for s in heard.set_aside
+        ),
+    }

@@ -12,6 +12,7 @@ from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.backcheck import hear_back
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
@@ -21,14 +22,14 @@ from dubbing_studio.pipeline.context import (
     ignore_progress,
 )
 from dubbing_studio.pipeline.diarize import diarization_enabled
-from dubbing_studio.pipeline.export import export, segment_report
+from dubbing_studio.pipeline.export import export, review_fields, segment_report
 from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
-from dubbing_studio.pipeline.recognise import recognise
+from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
 from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, speak_line
-from dubbing_studio.pipeline.timing import windows
-from dubbing_studio.pipeline.translate import translate_segments
+from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
+from dubbing_studio.pipeline.translate import translate_segments, translation_route
 from dubbing_studio.pipeline.voice_match import cast_speakers
 
 
@@ -52,6 +53,8 @@ class DubPipeline:
         voice speaks, or a language pair the translator lacks (422 each). ``translating``
         is False when the translation is imported."""
         target = resolve_language(plan.target_language).code
+        if plan.timing.fit not in FIT_POLICIES:
+            raise InvalidInput(f"fit is one of {', '.join(FIT_POLICIES)}, not {plan.timing.fit!r}.")
         cast_voices(self.studio.registry, ["S1"], target, plan)
         diarization_enabled(plan.diarize, self.studio.speaker_encoder)
         if plan.mix.background == "separate":
@@ -59,7 +62,7 @@ class DubPipeline:
         source = resolve_language(plan.source_language).code if plan.source_language else None
         if translating and source and source != target:
             translator = self.studio.registry.translator(plan.translator)
-            if not translator.supports(source, target):
+            if translation_route(translator, source, target) is None:
                 raise UnsupportedLanguage(
                     f"{translator.name} cannot translate {source} to {target}."
                 )
@@ -82,13 +85,16 @@ class DubPipeline:
         ingested = await ingest(ctx, source)
         if transcript is None:
             transcript = await recognise(ctx, ingested)
+        heard = transcript if transcript.speech is not None else recognised(ctx, ingested)
         lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
         source_language = transcript.language
         if not lines:
             raise InvalidInput("No speech was found in the input; nothing to dub.")
         target = resolve_language(plan.target_language).code
         spans = windows(lines, ingested.duration, plan.timing)
-        lines = await translate_segments(ctx, lines, source_language, spans)
+        lines = await translate_segments(
+            ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
+        )
 
         casting = await cast_speakers(ctx, ingested, lines, target)
         fitted: list[FittedLine] = []
@@ -132,17 +138,23 @@ class DubPipeline:
         mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
         ctx.report("mix", 1, 1, "Mixed")
 
+        ctx.report("export", 0, 1, "Hearing the dub back" if plan.back_transcribe else "Writing")
+        heard_back = await hear_back(ctx, fitted, target) if plan.back_transcribe else None
         ctx.report("export", 0, 1, "Writing outputs")
         base = DubReport(
             source_language=source_language,
             target_language=target,
             duration_s=round(ingested.duration, 3),
             segments=tuple(
-                segment_report(line, window.comfortable_end)
-                for line, window in zip(fitted, spans, strict=True)
+                segment_report(
+                    line, window.comfortable_end, heard_back[index] if heard_back else None
+                )
+                for index, (line, window) in enumerate(zip(fitted, spans, strict=True))
             ),
             outputs={},
             speakers=casting.report,
+            fit=plan.timing.fit,
+            **review_fields(heard, lines),
         )
         outputs = await ctx.compute(
             lambda: export(

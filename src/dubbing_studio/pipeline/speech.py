@@ -9,6 +9,7 @@ reported. Lines shorter than their slot are padded with silence, never slowed do
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,7 @@ async def speak_line(
             samples = await ctx.compute(media.pitch_shift, samples, rate, shift)
         ctx.store.save_audio(fitted_key, samples, rate)
     fitted_s = len(samples) / rate
+    spoken_s = natural.duration / plan.speed
     return FittedLine(
         segment=segment.edited(
             voice=str(voice),
@@ -82,6 +84,11 @@ async def speak_line(
             speed=round(plan.speed, 3),
             overrun_s=round(plan.overrun_s, 3),
             outcome=plan.outcome,
+            words_trimmed=(
+                words_lost(segment.target_text, fitted_s, spoken_s)
+                if plan.outcome == FitOutcome.TRIMMED
+                else 0
+            ),
         ),
         start=start,
         samples=samples,
@@ -139,6 +146,16 @@ async def _fit(
     if plan.outcome == FitOutcome.TRIMMED:
         samples = trim_at_pause(samples, rate, plan.length_s)
     return samples, rate
+
+
+def words_lost(text: str, kept_s: float, spoken_s: float) -> int:
+    """Words of ``text`` cut when only ``kept_s`` of its ``spoken_s`` are heard, assuming an
+    even pace: at least one whenever anything audible was cut."""
+    lost = 1.0 - kept_s / spoken_s if spoken_s > 0 else 0.0
+    if lost <= 0.02:  # the fade and a trailing pause, not words
+        return 0
+    words = len(text.split())
+    return min(words, max(1, math.ceil(words * lost - 0.5)))
 
 
 def _stretch_to(samples: FloatAudio, rate: int, length: int) -> FloatAudio:

@@ -5,8 +5,8 @@ No audio here, only numbers, so every rule of the timing policy is unit-testable
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from dubbing_studio.domain.dub import FitOutcome, Segment, TimingPolicy
 from dubbing_studio.domain.speech import TimedText, Word
@@ -28,7 +28,9 @@ def _split_long(line: TimedText, policy: TimingPolicy) -> list[TimedText]:
         return [line]
     cut = _best_cut(line.words, policy)
     head, tail = line.words[: cut + 1], line.words[cut + 1 :]
-    return _split_long(_from_words(head), policy) + _split_long(_from_words(tail), policy)
+    return _split_long(_from_words(line, head), policy) + _split_long(
+        _from_words(line, tail), policy
+    )
 
 
 def _best_cut(words: Sequence[Word], policy: TimingPolicy) -> int:
@@ -53,8 +55,10 @@ def _best_cut(words: Sequence[Word], policy: TimingPolicy) -> int:
     return max(range(len(words) - 1), key=score)
 
 
-def _from_words(words: Sequence[Word]) -> TimedText:
-    return TimedText(
+def _from_words(line: TimedText, words: Sequence[Word]) -> TimedText:
+    """Part of ``line``: its language and confidence figures stay with it."""
+    return replace(
+        line,
         start=words[0].start,
         end=words[-1].end,
         text=" ".join(w.text.strip() for w in words).strip(),
@@ -74,16 +78,27 @@ def _merge_short(lines: list[TimedText], policy: TimingPolicy) -> list[TimedText
             and too_short
             and line.start - previous.end < policy.split_pause_s * 2
             and line.end - previous.start <= policy.max_line_s
+            and line.language == previous.language
         ):
-            merged[-1] = TimedText(
-                start=previous.start,
+            merged[-1] = replace(
+                previous,
                 end=line.end,
                 text=f"{previous.text.strip()} {line.text.strip()}".strip(),
                 words=previous.words + line.words,
+                avg_logprob=_worst(min, previous.avg_logprob, line.avg_logprob),
+                no_speech_prob=_worst(max, previous.no_speech_prob, line.no_speech_prob),
+                compression_ratio=_worst(max, previous.compression_ratio, line.compression_ratio),
             )
         else:
             merged.append(line)
     return merged
+
+
+def _worst(pick: Callable[[float, float], float], a: float | None, b: float | None) -> float | None:
+    """The less reassuring of two confidence figures, either possibly unknown."""
+    if a is None or b is None:
+        return a if b is None else b
+    return pick(a, b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +124,23 @@ def windows(segments: Sequence[Segment], duration: float, policy: TimingPolicy) 
             comfortable = hard = duration
         else:
             comfortable = max(segment.end, next_start - policy.min_gap_s)
-            hard = next_start + policy.max_overrun_s - policy.min_gap_s
+            hard = next_start + _may_push(policy) - policy.min_gap_s
         hard = min(hard, duration)
         # Lines of one speaker that overlap in the source (recognition jitter) still must not
         # overlap in the dub: nothing may end after the hard end.
         comfortable = min(comfortable, hard)
         result.append(Window(min(segment.end, hard), comfortable, hard))
     return result
+
+
+def _may_push(policy: TimingPolicy) -> float:
+    """How late a line may make the same speaker's next one start."""
+    return policy.max_drift_s if policy.fit == NATURAL else policy.max_overrun_s
+
+
+STRICT = "strict"
+NATURAL = "natural"
+FIT_POLICIES = (STRICT, NATURAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +155,8 @@ class FitPlan:
 
 def plan_fit(natural_s: float, start: float, window: Window, policy: TimingPolicy) -> FitPlan:
     """Natural pace if it fits (padded, never slowed); else borrow the silence before the
-    next line; else speed up to the cap; else run a little over; else trim."""
+    next line; else speed up to the cap; else run a little over (up to the drift allowed in
+    the natural policy); else trim — or, in the natural policy, speed up past the cap."""
     slot = max(0.0, window.slot_end - start)
     room = max(1e-3, window.comfortable_end - start)
     if natural_s <= slot:
@@ -144,4 +170,6 @@ def plan_fit(natural_s: float, start: float, window: Window, policy: TimingPolic
     hard_room = max(room, window.hard_end - start)
     if length <= hard_room:
         return FitPlan(speed, length, FitOutcome.OVERRUN, overrun_s=length - room)
+    if policy.fit == NATURAL:  # every word kept: faster than the cap rather than later
+        return FitPlan(natural_s / hard_room, hard_room, FitOutcome.OVERRUN, hard_room - room)
     return FitPlan(speed, hard_room, FitOutcome.TRIMMED, overrun_s=hard_room - room)

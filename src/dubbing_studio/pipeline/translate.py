@@ -6,11 +6,13 @@ length would not fit its window even at the speed cap is rewritten shorter befor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from itertools import pairwise
 
 from dubbing_studio.domain.dub import Segment
+from dubbing_studio.domain.errors import UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
-from dubbing_studio.engines.protocols import Shortener, Translator
+from dubbing_studio.engines.protocols import Pivoting, Shortener, Translator
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.timing import Window
@@ -20,8 +22,38 @@ CHARS_PER_SECOND = {"ja": 8.0, "zh": 5.0, "ko": 8.0, "es": 16.0, "it": 15.0, "fr
 DEFAULT_CHARS_PER_SECOND = 14.0
 
 
+UNTRANSLATABLE = "untranslatable_language"  # flag: no route from the line's own language
+
+
 def estimated_seconds(text: str, language: str) -> float:
     return len(text) / CHARS_PER_SECOND.get(language, DEFAULT_CHARS_PER_SECOND)
+
+
+PIVOTS = ("en", "es")
+"""Languages a line goes through when its translator has no direct pair (English first, as
+Whisper can also translate speech into it; Spanish is Apertium's hub)."""
+
+
+def translation_route(translator: Translator, source: str, target: str) -> tuple[str, ...] | None:
+    """The languages a line passes through from ``source`` to ``target``, both included:
+    ``(source,)`` when they are the same, ``(source, pivot, target)`` when no direct pair
+    exists; None when there is no way."""
+    if source == target:
+        return (source,)
+    if translator.supports(source, target):
+        via = translator.pivot(source, target) if isinstance(translator, Pivoting) else None
+        return (source, target) if via is None else (source, via, target)
+    for pivot in PIVOTS:
+        if pivot not in (source, target) and (
+            translator.supports(source, pivot) and translator.supports(pivot, target)
+        ):
+            return (source, pivot, target)
+    return None
+
+
+SpeechInEnglish = Callable[[Segment], Awaitable[str | None]]
+"""What a line says, translated from its speech into English (Whisper's translate task);
+None when that cannot be done."""
 
 
 async def translate_segments(
@@ -29,26 +61,54 @@ async def translate_segments(
     segments: Sequence[Segment],
     source: str,
     windows: Sequence[Window],
+    speech_in_english: SpeechInEnglish | None = None,
 ) -> list[Segment]:
+    """Each line from its own language (``source`` for lines without one); lines already in
+    the target language keep their words and are only re-voiced. A line in a language the
+    translator cannot handle goes through English heard from its speech when
+    ``speech_in_english`` can give it; otherwise it is translated as ``source`` and flagged."""
     target = resolve_language(ctx.plan.target_language).code
     translator = ctx.studio.registry.translator(ctx.plan.translator)
     texts = [s.source_text for s in segments]
     ctx.report("translate", 0, 1, f"Translating {len(texts)} lines")
-    # Lines a person (or an imported translation) wrote are never sent to the engine.
-    pending = [i for i, s in enumerate(segments) if not s.target_edited]
-    translated = [s.target_text for s in segments]
-    if source == target:
-        fresh = [texts[i] for i in pending]
-    else:
-        fresh = await _translate_missing(
-            ctx, translator, [texts[i] for i in pending], source, target
-        )
-    for index, text in zip(pending, fresh, strict=True):
-        translated[index] = text
+    translated = [s.target_text if s.target_edited else s.source_text for s in segments]
+    flagged = [s.flags for s in segments]
+    via: list[str | None] = [None] * len(segments)
+    english_reaches_target = translation_route(translator, "en", target) is not None
+    by_language: dict[str, list[int]] = {}
+    for index, segment in enumerate(segments):
+        if segment.target_edited:
+            continue  # a person (or an imported translation) wrote it: never sent to the engine
+        language = segment.language or source
+        route = translation_route(translator, language, target)
+        if route is None and speech_in_english and english_reaches_target:
+            english = await speech_in_english(segment)
+            if english:
+                texts[index], language, via[index] = english, "en", "en"
+                route = translation_route(translator, "en", target)
+        if route is None:
+            language = source
+            flagged[index] = tuple(dict.fromkeys((*segment.flags, UNTRANSLATABLE)))
+        elif len(route) > 2 and via[index] is None:  # heard in English: that is the pivot
+            via[index] = route[1]
+        by_language.setdefault(language, []).append(index)
+    for language, indices in by_language.items():
+        route = translation_route(translator, language, target)
+        if route is None:
+            raise UnsupportedLanguage(f"{translator.name} cannot translate {language} to {target}.")
+        batch = [texts[i] for i in indices]
+        # One call when the engine reaches the target itself, else one per leg of the route.
+        direct = translator.supports(language, target)
+        for hop_source, hop_target in [(language, target)] if direct else pairwise(route):
+            batch = await _translate_missing(ctx, translator, batch, hop_source, hop_target)
+        for i, text in zip(indices, batch, strict=True):
+            translated[i] = text
     translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
     result = [
-        segment if segment.target_edited else segment.edited(target_text=text)
-        for segment, text in zip(segments, translated, strict=True)
+        segment
+        if segment.target_edited
+        else segment.edited(target_text=text, flags=flags, translated_via=pivot)
+        for segment, text, flags, pivot in zip(segments, translated, flagged, via, strict=True)
     ]
     ctx.report("translate", 1, 1, f"{len(texts)} lines", tuple(result), source)
     return result

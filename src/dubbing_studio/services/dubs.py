@@ -683,4 +683,8 @@ def segment_json(segment: Segment) -> dict[str, Any]:
         "synthesized_s": segment.synthesized_s,
         "fitted_s": segment.fitted_s,
         "target_edited": segment.target_edited,
+        "language": segment.language,
+        "flags": list(segment.flags),
+        "words_trimmed": segment.words_trimmed,
+        "translated_via": segment.translated_via,
     }

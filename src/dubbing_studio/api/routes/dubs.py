@@ -63,6 +63,13 @@ class TimingOptions(BaseModel):
     max_overrun_s: float = Field(0.1, ge=0.0, le=0.1)  # the next line starts ≤ 0.1 s late
     min_line_s: float = Field(1.0, ge=0.0, le=10.0)
     max_line_s: float = Field(7.0, ge=2.0, le=60.0)
+    fit: Literal["strict", "natural"] = Field(
+        "strict",
+        description="strict: a line too long at max_speed is cut at a pause (words_trimmed "
+        "says how many words); natural: nothing is cut, the speaker's next lines start up "
+        "to max_drift_s late.",
+    )
+    max_drift_s: float = Field(1.0, ge=0.0, le=1.0)
 
 
 class MixOptions(BaseModel):
@@ -104,6 +111,11 @@ class DubOptions(BaseModel):
     match_voice: bool = Field(
         False, description="Shift each speaker's dub toward their median pitch (±4 semitones)."
     )
+    back_transcribe: bool = Field(
+        True,
+        description="Transcribe the dub back in the target language and report each line's "
+        "WER/CER against its text (report.json's quality section).",
+    )
 
     @field_validator("audio_formats")
     @classmethod
@@ -129,6 +141,7 @@ class DubOptions(BaseModel):
             video_format=self.video_format,
             diarize=self.diarize,
             match_voice=self.match_voice,
+            back_transcribe=self.back_transcribe,
         )
 
 
@@ -230,6 +243,16 @@ class SegmentOut(BaseModel):
     synthesized_s: float | None
     fitted_s: float | None
     target_edited: bool
+    language: str | None = Field(None, description="The language spoken in this line.")
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Reasons to review the line: repetition, no_speech, outside_speech, "
+        "low_confidence.",
+    )
+    words_trimmed: int = Field(0, description="Words of the dub cut to fit the line's slot.")
+    translated_via: str | None = Field(
+        None, description="The pivot language, when no direct translation pair exists."
+    )
     links: dict[str, str]
     signed_links: dict[str, str] = Field(description=SIGNED_DESCRIPTION)
 

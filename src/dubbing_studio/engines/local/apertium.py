@@ -19,7 +19,7 @@ from dubbing_studio.config import ApertiumSettings
 from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable, UnsupportedLanguage
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name
 from dubbing_studio.domain.speech import Glossary
-from dubbing_studio.engines.protocols import Capability, EngineInfo, Translator
+from dubbing_studio.engines.protocols import Capability, EngineInfo, Pivoting, Translator
 from dubbing_studio.engines.registry import Engine
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -50,7 +50,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 _INSTALL_HINT = "apt-get install apertium apertium-eng-spa apertium-spa-cat apertium-es-pt …"
 
 
-class ApertiumTranslator(Engine, Translator):
+class ApertiumTranslator(Engine, Translator, Pivoting):
     """Translates batches with the ``apertium`` program, chaining two pairs through a pivot."""
 
     name = "apertium"
@@ -108,19 +108,22 @@ class ApertiumTranslator(Engine, Translator):
             masked = self._run_batch(mode, masked)
         return [_restore(text, terms) for text in masked]
 
+    def pivot(self, source: str, target: str) -> str | None:
+        direct = self._direct_pairs()
+        if source == target or (source, target) in direct:
+            return None
+        return _via(direct, source, target)
+
     def _routes(self) -> dict[Pair, list[str]]:
         """Modes to run for each reachable pair: one for a direct pair, two through a pivot."""
         direct = self._direct_pairs()
         routes: dict[Pair, list[str]] = {pair: [mode] for pair, mode in direct.items()}
         languages = sorted({code for pair in direct for code in pair})
-        pivots = [*_PIVOTS, *languages]
         for source in languages:
             for target in languages:
                 if source == target or (source, target) in routes:
                     continue
-                via = next(
-                    (p for p in pivots if (source, p) in direct and (p, target) in direct), None
-                )
+                via = _via(direct, source, target)
                 if via is not None:
                     routes[(source, target)] = [direct[(source, via)], direct[(via, target)]]
         return routes
@@ -218,6 +221,15 @@ def _restore(text: str, terms: list[str]) -> str:
         return terms[index] if index < len(terms) else match.group(0)
 
     return _PLACEHOLDER_RE.sub(unmask, text)
+
+
+def _via(direct: dict[Pair, str], source: str, target: str) -> str | None:
+    """The language to go through from ``source`` to ``target`` with two installed pairs."""
+    languages = sorted({code for pair in direct for code in pair})
+    return next(
+        (p for p in (*_PIVOTS, *languages) if (source, p) in direct and (p, target) in direct),
+        None,
+    )
 
 
 def _pair_list(routes: dict[Pair, list[str]]) -> str:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 from dubbing_studio.config import WhisperSettings
 from dubbing_studio.domain.errors import (
@@ -21,7 +25,7 @@ from dubbing_studio.domain.errors import (
     UnsupportedLanguage,
 )
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name
-from dubbing_studio.domain.speech import TimedText, Transcription, Word
+from dubbing_studio.domain.speech import SpeechRegion, TimedText, Transcription, Word
 from dubbing_studio.engines.lease import ModelLease
 from dubbing_studio.engines.local._packages import missing_packages, package_dir
 from dubbing_studio.engines.protocols import (
@@ -86,28 +90,50 @@ class WhisperTranscriber(Engine, Transcriber):
             )
         # Decoded by the media module (format whitelist for untrusted files), not by PyAV here.
         samples, _ = decode_audio(audio, sample_rate=_SAMPLE_RATE, channels="mono")
+        duration = len(samples) / _SAMPLE_RATE
         with self._model.use() as model:
             self._check_options(model, options)
             try:
-                segments, info = model.transcribe(
-                    samples,
-                    language=options.language,
-                    task=options.task,
-                    beam_size=self._settings.beam_size,
-                    word_timestamps=options.word_timestamps,
-                    vad_filter=options.vad and self._settings.vad,
-                    initial_prompt=options.prompt,
+                speech = _speech_regions(samples) if options.vad and self._settings.vad else None
+                per_region = (
+                    options.language_per_region
+                    and options.language is None
+                    and options.task == "transcribe"
+                    and model.model.is_multilingual
+                    and bool(speech)
                 )
-                timed = [_timed_text(segment) for segment in segments]
+                runs = (
+                    _language_runs(model, samples, speech or (), duration)
+                    if per_region
+                    else [(0.0, duration, options.language)]
+                )
+                timed: list[TimedText] = []
+                spoken: dict[str, tuple[float, float]] = {}  # language: (seconds, probability)
+                for start, end, language in runs:
+                    chunk = samples[int(start * _SAMPLE_RATE) : int(end * _SAMPLE_RATE)]
+                    segments, info = model.transcribe(
+                        chunk,
+                        language=language,
+                        task=options.task,
+                        beam_size=self._settings.beam_size,
+                        word_timestamps=options.word_timestamps,
+                        vad_filter=options.vad and self._settings.vad,
+                        initial_prompt=options.prompt,
+                    )
+                    # Translation produces English whatever was spoken.
+                    said = "en" if options.task == "translate" else info.language
+                    timed.extend(_timed_text(segment, start, said) for segment in segments)
+                    seconds, _ = spoken.get(said, (0.0, 0.0))
+                    spoken[said] = (seconds + end - start, float(info.language_probability))
             except (RuntimeError, ValueError) as error:
                 raise EngineFailed(f"Whisper failed: {error}") from error
-        # Translation produces English whatever was spoken, and the text is what callers use.
-        language = "en" if options.task == "translate" else info.language
+        language = max(spoken, key=lambda code: spoken[code][0])
         return Transcription.from_segments(
             timed,
             language=language,
-            language_probability=float(info.language_probability),
-            duration=float(info.duration),
+            language_probability=spoken[language][1],
+            duration=duration,
+            speech=speech,
         )
 
     def release_idle(self) -> None:
@@ -214,17 +240,84 @@ def _package_data(package: str, folder: str) -> Path:
     return base / folder
 
 
-def _timed_text(segment: Segment) -> TimedText:
-    """faster-whisper's segment as plain floats (its times are NumPy scalars)."""
+def _timed_text(segment: Segment, offset: float, language: str) -> TimedText:
+    """faster-whisper's segment as plain floats (its times are NumPy scalars), moved by
+    ``offset`` seconds when it was recognised in a piece of the input."""
     words = tuple(
         Word(
-            start=float(w.start),
-            end=float(w.end),
+            start=float(w.start) + offset,
+            end=float(w.end) + offset,
             text=w.word.strip(),
             probability=float(w.probability),
         )
         for w in segment.words or ()
     )
     return TimedText(
-        start=float(segment.start), end=float(segment.end), text=segment.text.strip(), words=words
+        start=float(segment.start) + offset,
+        end=float(segment.end) + offset,
+        text=segment.text.strip(),
+        words=words,
+        language=language,
+        avg_logprob=float(segment.avg_logprob),
+        no_speech_prob=float(segment.no_speech_prob),
+        compression_ratio=float(segment.compression_ratio),
     )
+
+
+def _speech_regions(samples: npt.NDArray[np.float32]) -> tuple[SpeechRegion, ...]:
+    """Silero VAD's speech regions, tighter than the ones Whisper pads for itself, so they
+    say where people speak (coverage, the hallucination guard) rather than what to decode."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_speech_duration_ms=250, min_silence_duration_ms=300, speech_pad_ms=100)
+    return tuple(
+        (round(r["start"] / _SAMPLE_RATE, 3), round(r["end"] / _SAMPLE_RATE, 3))
+        for r in get_speech_timestamps(samples, options, sampling_rate=_SAMPLE_RATE)
+    )
+
+
+_DETECT_MAX_S = 15.0  # speech pieces joined for one language detection, at most this long
+_DETECT_JOIN_GAP_S = 1.0  # pieces closer than this are heard as one stretch
+_DETECT_MIN_S = 1.0  # shorter stretches are too short to tell: they take their neighbour's
+_DETECT_MIN_PROBABILITY = 0.5
+
+
+def _language_runs(
+    model: WhisperModel,
+    samples: npt.NDArray[np.float32],
+    speech: Sequence[SpeechRegion],
+    duration: float,
+) -> list[tuple[float, float, str | None]]:
+    """Cut the input into runs of one language each: detect the language of every stretch
+    of speech, then join neighbours that agree. Run boundaries fall in the pauses."""
+    stretches: list[list[float]] = []
+    for start, end in speech:
+        last = stretches[-1] if stretches else None
+        if last and start - last[1] < _DETECT_JOIN_GAP_S and end - last[0] <= _DETECT_MAX_S:
+            last[1] = end
+        else:
+            stretches.append([start, end])
+    languages: list[str | None] = []
+    for start, end in stretches:
+        chunk = samples[int(start * _SAMPLE_RATE) : int(end * _SAMPLE_RATE)]
+        code, probability, _ = model.detect_language(audio=chunk)
+        sure = end - start >= _DETECT_MIN_S and probability >= _DETECT_MIN_PROBABILITY
+        languages.append(code if sure else None)
+    known = [code for code in languages if code]
+    fallback = max(set(known), key=known.count) if known else None
+    for index, code in enumerate(languages):  # unsure stretches follow the previous one
+        if code is None:
+            languages[index] = languages[index - 1] if index else fallback
+    runs: list[tuple[float, float, str | None]] = []
+    for (start, end), code in zip(stretches, languages, strict=True):
+        if runs and runs[-1][2] == code:
+            runs[-1] = (runs[-1][0], end, code)
+            continue
+        if runs:
+            middle = (runs[-1][1] + start) / 2
+            runs[-1] = (runs[-1][0], middle, runs[-1][2])
+            start = middle
+        runs.append((0.0 if not runs else start, end, code))
+    if runs:
+        runs[-1] = (runs[-1][0], duration, runs[-1][2])
+    return runs

@@ -5,6 +5,7 @@
 import { api, url } from "./api.js";
 import { applyLanguage, languageName } from "./catalog.js";
 import { announce, debounce, formatTime, h } from "./dom.js";
+import { flagText } from "./quality.js";
 
 const STATUS_LABELS = {
   pending: "Waiting",
@@ -31,8 +32,14 @@ function outcomeBadge(segment) {
         cls: "warn",
         title: "Longer than its slot even when sped up; shorten the translation.",
       };
-    case "trimmed":
-      return { text: "Cut short", cls: "bad", title: "Too long even at the fastest speed; the end was cut. Shorten the translation." };
+    case "trimmed": {
+      const lost = segment.words_trimmed ? `: ${segment.words_trimmed} words lost` : "";
+      return {
+        text: `Cut short${lost}`,
+        cls: "bad",
+        title: "Too long even at the fastest speed; the end was cut. Shorten the translation, or dub with the natural fit.",
+      };
+    }
     default:
       return null;
   }
@@ -162,6 +169,8 @@ export class SegmentEditor {
     row.time = h("span", { class: "seg-time" });
     row.status = h("span", { class: "badge" });
     row.outcome = h("span", { class: "badge" });
+    row.language = h("span", { class: "badge info" });
+    row.review = h("span", { class: "badge warn" });
     row.unsaved = h("span", { class: "unsaved", hidden: true }, "Unsaved");
 
     row.speaker = h("input", {
@@ -203,7 +212,7 @@ export class SegmentEditor {
         "div",
         { class: "seg-meta" },
         h("div", { class: "seg-title" }, row.no, row.time),
-        h("div", { class: "seg-badges" }, row.status, row.outcome, row.unsaved),
+        h("div", { class: "seg-badges" }, row.status, row.outcome, row.language, row.review, row.unsaved),
         h("div", { class: "field" }, h("label", { for: row.speaker.id }, "Speaker"), row.speaker),
         h("div", { class: "field" }, h("label", { for: row.voice.id }, "Voice"), row.voice),
       ),
@@ -288,6 +297,9 @@ export class SegmentEditor {
     row.outcome.className = `badge ${badge?.cls || ""}`;
     row.outcome.textContent = badge?.text || "";
     row.outcome.title = badge?.title || "";
+    row.language.textContent = segment.language ? languageName(segment.language) : "";
+    row.language.title = segment.language ? "Language spoken in this line" : "";
+    row.review.textContent = segment.flags?.length ? `Review: ${flagText(segment.flags)}` : "";
     const values = {
       source_text: row.source,
       target_text: row.target,

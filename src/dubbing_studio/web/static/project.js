@@ -9,6 +9,7 @@ import { SegmentEditor } from "./editor.js";
 import { ResultPlayer } from "./player.js";
 import { RunPanel, statusText } from "./progress.js";
 import { follow } from "./sse.js";
+import { QualityPanel } from "./quality.js";
 import { Timeline } from "./waveform.js";
 
 const ACTIVE = new Set(["queued", "running"]);
@@ -81,6 +82,13 @@ export class ProjectView {
         if (this.result.soundtrack === "original" || time === null) this.timeline.setPlayhead(time);
       },
     });
+    this.quality = new QualityPanel({
+      panel: $("#result-quality"),
+      totals: $("#quality-totals"),
+      warnings: $("#quality-warnings"),
+      lines: $("#quality-lines"),
+      onGaps: (gaps) => this.timeline.setGaps(gaps),
+    });
 
     this.el.render.addEventListener("click", () => this.renderAgain());
     this.el.retry.addEventListener("click", () => this.renderAgain(this.el.retry));
@@ -115,6 +123,7 @@ export class ProjectView {
     this.run.reset();
     this.run.panel.hidden = true;
     this.result.reset();
+    this.quality.reset();
     this.timeline.reset();
     this.el.editorPanel.hidden = true;
     this.drafts = new SegmentDrafts(id);
@@ -181,6 +190,7 @@ export class ProjectView {
     this.editor.setRunning(ACTIVE.has(dub.status));
     this.timeline.setDuration(dub.duration_s);
     this.result.update(dub, this.editor.order);
+    if (dub.status === "succeeded") this.quality.update(dub);
     this.updateCounts();
   }
 

@@ -105,6 +105,7 @@ export class NewDubView {
       transcript: $("#new-transcript"),
       translation: $("#new-translation"),
       matchVoice: $("#new-match-voice"),
+      backTranscribe: $("#new-back-transcribe"),
       submit: $("#new-submit"),
       progress: $("#new-upload-progress"),
       uploadStatus: $("#new-upload-status"),
@@ -276,6 +277,9 @@ export class NewDubView {
     if (keep.length || force.length) options.glossary = { keep, force };
     const maxSpeed = Number(this.f.maxSpeed.value);
     if (Math.abs(maxSpeed - 1.3) > 1e-6) options.timing = { max_speed: maxSpeed };
+    const fit = $('input[name="fit"]:checked', this.form)?.value || "strict";
+    if (fit !== "strict") options.timing = { ...(options.timing || {}), fit };
+    if (!this.f.backTranscribe.checked) options.back_transcribe = false;
     const background = $('input[name="background"]:checked', this.form)?.value;
     if (background && background !== "auto") options.mix = { background };
     if (this.f.keepOriginal.checked) options.keep_original_audio = true;

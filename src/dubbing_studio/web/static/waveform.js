@@ -84,6 +84,20 @@ export class Timeline {
     this.note.hidden = false;
   }
 
+  /** Mark speech no line covers ({start, end} in seconds): reported, not clickable lines. */
+  setGaps(gaps) {
+    this.gaps = gaps;
+    for (const old of this.regions.querySelectorAll(".gap-mark")) old.remove();
+    for (const gap of gaps) {
+      const label = `Unrecognised speech ${formatTime(gap.start)}–${formatTime(gap.end)}`;
+      const mark = h("div", { class: "gap-mark", title: label, role: "img", "aria-label": label });
+      mark.dataset.start = gap.start;
+      mark.dataset.end = gap.end;
+      this.regions.append(mark);
+      this.place(mark, gap);
+    }
+  }
+
   setSegments(segments) {
     const sorted = [...segments].sort((a, b) => a.start - b.start);
     const same =
@@ -100,6 +114,7 @@ export class Timeline {
     this.regions.replaceChildren();
     this.buttons.clear();
     this.segments.forEach((segment, index) => this.regions.append(this.button(segment, index)));
+    if (this.gaps?.length) this.setGaps(this.gaps);
     this.updateTabStop();
     this.layout();
   }
@@ -212,6 +227,9 @@ export class Timeline {
       const button = this.buttons.get(segment.id);
       if (button) this.place(button, segment);
     });
+    for (const mark of this.regions.querySelectorAll(".gap-mark")) {
+      this.place(mark, { start: Number(mark.dataset.start), end: Number(mark.dataset.end) });
+    }
     this.draw();
     if (this.playheadTime !== null && this.playheadTime !== undefined) this.setPlayhead(this.playheadTime);
   }
