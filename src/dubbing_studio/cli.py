@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from dubbing_studio import media
-from dubbing_studio.bootstrap import build_studio
+from dubbing_studio.bootstrap import build_studio, dub_engines
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.dub import DubPlan, MixPolicy, TimingPolicy
 from dubbing_studio.domain.errors import InvalidInput, StudioError
@@ -369,7 +369,7 @@ def _when(moment: datetime | None) -> str:
 def _run_dub(source: Path, plan: DubPlan, out: Path) -> None:
     settings = Settings()
     studio = build_studio(settings)
-    pipeline = DubPipeline(studio, ArtifactStore(settings.data_dir / "artifacts"))
+    pipeline = DubPipeline(dub_engines(studio), ArtifactStore(settings.data_dir / "artifacts"))
     pipeline.check(plan)
     columns = (
         SpinnerColumn(),

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -26,6 +26,8 @@ class Server:
     temp_dir: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    # Environment besides the test's own: a value of None removes the variable.
+    env: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -40,10 +42,11 @@ class Server:
             "DUBBING_STUDIO_DATA_DIR": str(self.data_dir),
             "DUBBING_STUDIO_TEMP_DIR": str(self.temp_dir),
             "DUBBING_STUDIO_LOG_LEVEL": "warning",
+            **self.env,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dubbing_studio", "serve", "--port", str(self.port)],
-            env=env,
+            env={name: value for name, value in env.items() if value is not None},
             cwd=self.data_dir.parent,
         )
         deadline = time.monotonic() + timeout

@@ -21,7 +21,7 @@ from dubbing_studio.api.observability import Metrics, install_observability
 from dubbing_studio.api.routes import dubs as dub_routes
 from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.api.security import install_security
-from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
+from dubbing_studio.bootstrap import build_studio, dub_engines, preload_engine_libraries
 from dubbing_studio.config import Settings
 from dubbing_studio.jobs.runner import InProcessRunner
 from dubbing_studio.jobs.store import ApiKeyStore, DubStore
@@ -58,7 +58,12 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         await anyio.to_thread.run_sync(store.migrate)
         keyring.attach(ApiKeyStore(store))
         dubs = DubService(
-            settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
+            settings,
+            studio,
+            store,
+            ArtifactStore(settings.data_dir / "artifacts"),
+            EventHub(),
+            engines=dub_engines(studio),
         )
         runner = InProcessRunner(
             dubs.execute, settings.max_concurrent_jobs, settings.quotas.concurrent_dubs

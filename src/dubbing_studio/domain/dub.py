@@ -152,6 +152,7 @@ class SegmentReport:
     speed: float
     overrun_s: float
     outcome: str
+    shortened_from: str | None = None  # the translation before it was rewritten to fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,7 @@ class DubReport:
     duration_s: float
     segments: tuple[SegmentReport, ...]
     outputs: dict[str, str]
+    engines: dict[str, str] = field(default_factory=dict)  # stage: "engine:model@server"
 
     def totals(self) -> dict[str, Any]:
         speeds = [s.speed for s in self.segments] or [1.0]
@@ -172,6 +174,7 @@ class DubReport:
             "max_speed": max(speeds),
             "mean_speed": sum(speeds) / len(speeds),
             "overruns": sum(1 for s in self.segments if s.overrun_s > 0),
+            "shortened": sum(1 for s in self.segments if s.shortened_from is not None),
             "trimmed": outcomes.get(FitOutcome.TRIMMED.value, 0),
             "outcomes": outcomes,
         }
@@ -185,6 +188,7 @@ class DubReport:
             "source_language": self.source_language,
             "target_language": self.target_language,
             "duration_s": self.duration_s,
+            "engines": self.engines,
             "totals": self.totals(),
             "worst": [s.id for s in self.worst()],
             "segments": [asdict(s) for s in self.segments],

@@ -42,6 +42,7 @@ class Transcription:
     language_probability: float
     duration: float
     segments: tuple[TimedText, ...] = ()
+    model: str = ""  # the model that answered, where an engine may hand off to another
 
     @classmethod
     def from_segments(

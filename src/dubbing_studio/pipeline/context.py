@@ -41,7 +41,7 @@ def ignore_progress(_: Progress) -> None:
 
 
 class DubEngines(Protocol):
-    """The little the pipeline needs of whoever wires the engines (the studio built in
+    """The little the pipeline needs of whoever wires the engines (``EngineBundle``, built in
     ``bootstrap``): named so the pipeline depends on it, not on the services above it."""
 
     @property
@@ -57,6 +57,17 @@ class DubEngines(Protocol):
     def speaker_encoder(self) -> SpeakerEncoder: ...
 
 
+@dataclass(frozen=True, slots=True)
+class EngineBundle:
+    """Exactly what ``DubEngines`` names, and nothing more: what ``bootstrap`` hands the
+    pipeline."""
+
+    settings: Settings
+    registry: EngineRegistry
+    gate: EngineGate
+    speaker_encoder: SpeakerEncoder
+
+
 @dataclass
 class DubContext:
     studio: DubEngines
@@ -64,6 +75,11 @@ class DubContext:
     plan: DubPlan
     progress: ProgressCallback = ignore_progress
     engine_calls: Counter[str] = field(default_factory=Counter)
+    # For the report: which engine and model did each stage's work (``stage: "engine:model"``;
+    # a transcriber that handed off names the model that answered), and the translations
+    # that were rewritten shorter to fit (segment id: the translation before).
+    engines_used: dict[str, str] = field(default_factory=dict)
+    shortened: dict[str, str] = field(default_factory=dict)
 
     async def engine(self, label: str, engine: str, fn: Callable[..., T], *args: Any) -> T:
         """Call an engine through the gate (bounded per engine), counting the call."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from dubbing_studio import media
@@ -90,11 +91,8 @@ def export(
         )
         outputs[f"video.{container}"] = path
     report_path = out_dir / "report.json"
-    report = DubReport(
-        source_language=report_base.source_language,
-        target_language=report_base.target_language,
-        duration_s=report_base.duration_s,
-        segments=report_base.segments,
+    report = replace(
+        report_base,
         outputs={name: p.name for name, p in outputs.items()} | {"report.json": report_path.name},
     )
     write_text_atomic(report_path, json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -102,7 +100,9 @@ def export(
     return outputs
 
 
-def segment_report(line: FittedLine, window_end: float) -> SegmentReport:
+def segment_report(
+    line: FittedLine, window_end: float, shortened_from: str | None = None
+) -> SegmentReport:
     seg = line.segment
     engine, _, voice = (seg.voice or ":").partition(":")
     return SegmentReport(
@@ -121,4 +121,5 @@ def segment_report(line: FittedLine, window_end: float) -> SegmentReport:
         speed=seg.speed or 1.0,
         overrun_s=seg.overrun_s,
         outcome=(seg.outcome.value if seg.outcome else ""),
+        shortened_from=shortened_from,
     )

@@ -40,7 +40,9 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
     )
     path = ctx.store.path(key, "json")
     if path.exists():
-        transcript = transcript_from_json(ctx.store.read_json(key))
+        stored = ctx.store.read_json(key)
+        transcript = transcript_from_json(stored)
+        ctx.engines_used["transcribe"] = stored.get("model") or transcriber.name
         ctx.report("transcribe", 1, 1, "cached", transcript.segments, transcript.language)
         return transcript
     total = len(ingested.recognition)
@@ -80,7 +82,11 @@ async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
             if line.text.strip()
         ),
     )
-    ctx.store.write_json(key, transcript_to_json(transcript))
+    # The model that answered: a transcriber may have handed off (OpenAI without timestamps).
+    answered = ", ".join(dict.fromkeys(r.model for r in results if r.model))
+    used = f"{transcriber.name}:{answered or transcriber.model_id}"
+    ctx.engines_used["transcribe"] = used
+    ctx.store.write_json(key, {**transcript_to_json(transcript), "model": used})
     ctx.report(
         "transcribe",
         total,

@@ -4,6 +4,7 @@ before computing it, so rerunning after a crash or an edit redoes only what chan
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from dubbing_studio import media
 from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore
-from dubbing_studio.pipeline.casting import cast_voices, parse_voice
+from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
     DubEngines,
@@ -24,7 +26,7 @@ from dubbing_studio.pipeline.export import export, segment_report
 from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise
-from dubbing_studio.pipeline.speech import FittedLine, speak_line
+from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.pipeline.translate import translate_segments
 
@@ -84,7 +86,8 @@ class DubPipeline:
         lines = await translate_segments(ctx, lines, source_language, spans)
 
         speakers = list(dict.fromkeys(s.speaker for s in lines))
-        cast = cast_voices(self.studio.registry, speakers, target, plan)
+        # Casting may ask a speech server for its voices: off the event loop.
+        cast = await ctx.compute(cast_voices, self.studio.registry, speakers, target, plan)
         fitted: list[FittedLine] = []
         ctx.report("synthesize", 0, len(lines), "Speaking")
         last_end: dict[str, float] = {}
@@ -100,7 +103,8 @@ class DubPipeline:
                 if previous_end is None
                 else max(segment.start, previous_end + plan.timing.min_gap_s)
             )
-            line = await speak_line(ctx, segment, start, window, voice, target)
+            character = character_of(segment.speaker, voice, lines)
+            line = await speak_line(ctx, segment, start, window, voice, target, character)
             fitted.append(line)
             last_end[segment.speaker] = line.end
             ctx.report(
@@ -126,10 +130,11 @@ class DubPipeline:
             target_language=target,
             duration_s=round(ingested.duration, 3),
             segments=tuple(
-                segment_report(line, window.comfortable_end)
+                segment_report(line, window.comfortable_end, ctx.shortened.get(line.segment.id))
                 for line, window in zip(fitted, spans, strict=True)
             ),
             outputs={},
+            engines={**ctx.engines_used, **_voice_engines(self.studio.registry, cast.values())},
         )
         outputs = await ctx.compute(
             lambda: export(
@@ -156,3 +161,11 @@ class DubPipeline:
             engine_calls=ctx.engine_calls,
             source_language=source_language,
         )
+
+
+def _voice_engines(registry: EngineRegistry, voices: Iterable[VoiceRef]) -> dict[str, str]:
+    """``synthesize:ENGINE`` for each engine the cast speaks with, and its model."""
+    return {
+        f"synthesize:{engine}": f"{engine}:{registry.synthesizer(engine).model_id}"
+        for engine in sorted({voice.engine for voice in voices})
+    }

@@ -8,6 +8,7 @@ reported. Lines shorter than their slot are padded with silence, never slowed do
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,13 @@ async def speak_line(
     window: Window,
     voice: VoiceRef,
     language: str,
+    character: str | None = None,
 ) -> FittedLine:
-    """The fitted clip of one line, from the store when its inputs are unchanged."""
-    natural_key, natural = await _synthesized(ctx, segment.target_text, voice, language, 1.0)
+    """The fitted clip of one line, from the store when its inputs are unchanged.
+
+    ``character`` (``character_of``) is passed to synthesizers that direct delivery."""
+    speak = _Speaking(segment.target_text, voice, language, character)
+    natural_key, natural = await _synthesized(ctx, speak, 1.0)
     plan = plan_fit(natural.duration, start, window, ctx.plan.timing)
     fitted_key = artifact_key(
         "fitted",
@@ -60,7 +65,7 @@ async def speak_line(
     if cached is not None:
         samples, rate = cached
     else:
-        samples, rate = await _fit(ctx, segment.target_text, voice, language, natural, plan)
+        samples, rate = await _fit(ctx, speak, natural, plan)
         ctx.store.save_audio(fitted_key, samples, rate)
     fitted_s = len(samples) / rate
     return FittedLine(
@@ -80,40 +85,55 @@ async def speak_line(
     )
 
 
-async def _synthesized(
-    ctx: DubContext, text: str, voice: VoiceRef, language: str, rate: float
-) -> tuple[str, Speech]:
+@dataclass(frozen=True, slots=True)
+class _Speaking:
+    text: str
+    voice: VoiceRef
+    language: str
+    character: str | None
+
+
+def character_of(speaker: str, voice: VoiceRef, lines: Sequence[Segment]) -> str:
+    """Who says a speaker's lines, for voice direction: the speaker, the voice and a few of
+    their lines, so every line of one speaker is directed as the same character."""
+    said = [s.target_text for s in lines if s.speaker == speaker and s.target_text][:3]
+    return f"Speaker {speaker} (voice {voice.voice}), who says: " + " / ".join(said)[:400]
+
+
+async def _synthesized(ctx: DubContext, speak: _Speaking, rate: float) -> tuple[str, Speech]:
+    voice = speak.voice
     synth = ctx.studio.registry.synthesizer(voice.engine)
+    # Only an engine that directs delivery hears the character; for the others it would
+    # only split the cache.
+    character = speak.character if getattr(synth, "directs_delivery", False) else None
     key = artifact_key(
         "speech",
         engine=voice.engine,
         model=synth.model_id,
         voice=voice.voice,
-        language=language,
-        text=text,
+        language=speak.language,
+        text=speak.text,
         rate=round(rate, 4),
+        **({"character": character} if character else {}),
     )
     cached = ctx.store.load_audio(key)
     if cached is not None:
         return key, Speech(*cached)
-    options = SynthesisOptions(voice=voice.voice, language=language, rate=rate)
-    speech = await ctx.engine("synthesize", synth.name, synth.synthesize, text, options)
+    options = SynthesisOptions(
+        voice=voice.voice, language=speak.language, rate=rate, character=character
+    )
+    speech = await ctx.engine("synthesize", synth.name, synth.synthesize, speak.text, options)
     ctx.store.save_audio(key, speech.samples, speech.sample_rate)
     return key, speech
 
 
 async def _fit(
-    ctx: DubContext,
-    text: str,
-    voice: VoiceRef,
-    language: str,
-    natural: Speech,
-    plan: FitPlan,
+    ctx: DubContext, speak: _Speaking, natural: Speech, plan: FitPlan
 ) -> tuple[FloatAudio, int]:
     if plan.speed <= 1.0:
         samples, rate = natural.samples, natural.sample_rate
     else:
-        _, faster = await _synthesized(ctx, text, voice, language, plan.speed)
+        _, faster = await _synthesized(ctx, speak, plan.speed)
         rate = faster.sample_rate
         spoken_s = natural.duration / plan.speed  # the length at exactly the planned speed
         samples = await ctx.compute(_stretch_to, faster.samples, rate, round(spoken_s * rate))

@@ -37,6 +37,7 @@ async def translate_segments(
     if source == target:
         translated = list(texts)
     else:
+        ctx.engines_used["translate"] = f"{translator.name}:{translator.model_id}"
         translated = await _translate_missing(ctx, translator, texts, source, target)
     translated = await _shorten_overlong(ctx, translator, translated, segments, windows, target)
     result = [
@@ -112,9 +113,11 @@ async def _shorten_overlong(
         )
         if ctx.store.has(key, "json"):
             result[index] = ctx.store.read_json(key)
-            continue
-        result[index] = await ctx.engine(
-            "shorten", translator.name, translator.shorten, text, language, max_chars
-        )
-        ctx.store.write_json(key, result[index])
+        else:
+            result[index] = await ctx.engine(
+                "shorten", translator.name, translator.shorten, text, language, max_chars
+            )
+            ctx.store.write_json(key, result[index])
+        if result[index] != text:
+            ctx.shortened[segment.id] = text
     return result
