@@ -13,13 +13,16 @@ from pydantic import SecretStr
 
 from dubbing_studio.bootstrap import build_registry
 from dubbing_studio.config import OpenAIEndpoint, OpenAISettings, Settings
+from dubbing_studio.domain.dub import DubPlan
+from dubbing_studio.domain.errors import ValidationFailed
 from dubbing_studio.engines.openai_compat import (
     OpenAIConnection,
     OpenAISynthesizer,
     OpenAITranslator,
 )
-from dubbing_studio.engines.openai_compat.synthesizer import parse_voices
+from dubbing_studio.engines.openai_compat.synthesizer import VOICE_GENDERS, parse_voices
 from dubbing_studio.engines.protocols import Capability, SynthesisOptions
+from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 
 from .test_openai_engines import KEY, FakeServer, pcm_route, speech_bodies
 
@@ -139,3 +142,22 @@ def test_the_director_keeps_each_line_in_the_speaker_s_character() -> None:
     assert "character" in chat["messages"][0]["content"]
     assert json.loads(chat["messages"][1]["content"])["character"] == character
     assert speech_bodies(server)[0]["instructions"] == "Stern, slow."
+
+
+def test_auto_casts_openai_voices_when_speech_is_configured_and_local_ones_otherwise() -> None:
+    # Port 9 refuses at once: no listing, so OpenAI's own voice names.
+    speech = OpenAISettings(speech=OpenAIEndpoint(base_url="http://127.0.0.1:9/v1"))
+    remote = build_registry(settings(openai=speech))
+    plan = DubPlan(target_language="es")
+    cast = cast_voices(remote, ["S1", "S2"], "es", plan)
+    assert {voice.engine for voice in cast.values()} == {"openai"}, cast
+    genders = [VOICE_GENDERS[voice.voice] for voice in cast.values()]
+    assert cast["S1"] != cast["S2"] and len(set(genders)) == 2, cast
+    assert str(parse_voice("openai:shimmer", remote, "es")) == "openai:shimmer"
+
+    local = build_registry(settings())
+    assert "openai" not in {
+        voice.engine for voice in cast_voices(local, ["S1"], "es", plan).values()
+    }
+    with pytest.raises(ValidationFailed, match="No voice 'alloy' in engine 'openai'"):
+        parse_voice("openai:alloy", local, "es")
