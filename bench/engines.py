@@ -1,10 +1,17 @@
-"""Speed and memory of each local engine, and what the HTTP shell adds to a transcription.
+"""Speed and memory of each local engine, what the HTTP shell adds to a transcription, and
+what a remote engine costs: the studio's own ``/v1`` as another studio's engine.
 
 Each engine runs in its own fresh process (its peak memory is its own): one short warm-up call
 (which loads the model: ``warmup_s``), then one timed call on the >= 60 s input, or on
 its reference transcript for translation and speech. Then ``POST /api/v1/audio/transcribe``
 through a real uvicorn server is timed against calling the transcriber directly, on the same
 file with the same loaded model, interleaved; the median ratio is the API's overhead.
+
+The remote path: a second studio process (``dubbing-studio serve``) serves transcription and
+speech at its ``/v1``; the same dub (Whisper base, Apertium, espeak-ng) runs with those engines
+local and through that server, alternately, from fresh artifact stores; then single calls
+(a transcription of the short input, one spoken line) are timed both ways, interleaved, and the
+median difference is the overhead per call (HTTP, upload, encoding, the server's own checks).
 
     .venv/bin/python bench/engines.py [--quick] [--reps N]
 """
@@ -39,9 +46,13 @@ from common import (
     timed_studio,
     word_error_rate,
 )
-from dubbing_studio.bootstrap import build_registry, build_studio
+from dubbing_studio.bootstrap import build_registry, build_studio, dub_engines
+from dubbing_studio.config import EngineDefaults, OpenAIEndpoint, OpenAISettings
+from dubbing_studio.domain.dub import DubPlan
 from dubbing_studio.engines.protocols import SynthesisOptions, TranscribeOptions
+from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.diarize import diarize_file
+from dubbing_studio.pipeline.runner import DubPipeline
 
 API_OVERHEAD_TARGET = 1.05
 ENCODER = "resemblyzer"  # speaker embeddings for diarization: an optional extra
@@ -250,6 +261,126 @@ def api_overhead(source: BenchInput, reps: int) -> dict[str, Any]:
     }
 
 
+# --- the remote path: another studio's /v1 as the engines -------------------------------
+
+REMOTE_PLANS = {
+    "local": DubPlan(
+        target_language="es",
+        source_language="en",
+        transcriber="whisper",
+        translator="apertium",
+        synthesizer="espeak-ng",
+        audio_formats=("wav",),
+        diarize=False,
+    ),
+    "remote": DubPlan(
+        target_language="es",
+        source_language="en",
+        transcriber="openai",
+        translator="apertium",
+        synthesizer="openai",
+        audio_formats=("wav",),
+        diarize=False,
+    ),
+}
+SPOKEN_LINE = "Y así, mis compatriotas, no preguntéis qué puede hacer vuestro país por vosotros."
+
+
+def remote_path(source: BenchInput, warmup: BenchInput, reps: int) -> dict[str, Any]:
+    """Dub RTF with local engines and with the same engines behind a studio's ``/v1``, and
+    the overhead of one remote call over the same call made locally."""
+    import asyncio
+
+    from common import Server
+
+    with tempfile.TemporaryDirectory(prefix="bench-remote-") as work:
+        root = Path(work)
+        (root / "engine").mkdir()
+        engine = Server(
+            root / "engine",
+            env={  # local engines, whatever OpenAI settings the environment has
+                "DUBBING_STUDIO_ENGINES__TRANSCRIBER": "whisper",
+                "DUBBING_STUDIO_ENGINES__TRANSLATOR": "apertium",
+                "DUBBING_STUDIO_ENGINES__SYNTHESIZER": "piper",
+                "DUBBING_STUDIO_RATE_LIMIT__REQUESTS_PER_MINUTE": "0",
+            },
+        )
+        try:
+            v1 = f"{engine.url}/v1"
+            endpoint = OpenAIEndpoint(base_url=v1)
+            settings = bench_settings(temp_dir=root / "tmp").model_copy(
+                update={
+                    "openai": OpenAISettings(
+                        transcription=endpoint.model_copy(update={"model": "whisper-1"}),
+                        speech=endpoint.model_copy(update={"model": "espeak-ng"}),
+                    ),
+                    "engines": EngineDefaults(
+                        transcriber="whisper", translator="apertium", synthesizer="espeak-ng"
+                    ),
+                }
+            )
+            studio, gate = timed_studio(settings)
+            engines = dub_engines(studio)
+            runs = iter(range(1_000_000))
+
+            def dub(kind: str, audio: BenchInput) -> float:
+                out = root / f"{kind}-{next(runs)}"  # fresh store: nothing cached
+                pipeline = DubPipeline(engines, ArtifactStore(out / "artifacts"))
+                plan = REMOTE_PLANS[kind]
+                _, seconds = timed(lambda: asyncio.run(pipeline.run(audio.path, plan, out)))
+                return seconds
+
+            dub("local", warmup)  # load Whisper here and in the engine studio
+            dub("remote", warmup)
+            dub_reps = 1 if source is warmup else 2
+            local_s, remote_s = alternate(
+                lambda: dub("local", source), lambda: dub("remote", source), dub_reps
+            )
+
+            transcribers = {k: studio.registry.transcriber(k) for k in ("whisper", "openai")}
+            synths = {k: studio.registry.synthesizer(k) for k in ("espeak-ng", "openai")}
+            options = TranscribeOptions(language="en")
+            spoken = SynthesisOptions(language="es")
+
+            def transcribe(kind: str) -> float:
+                call = transcribers[kind]
+                return timed(lambda: call.transcribe(warmup.path, options))[1]
+
+            def speak(kind: str) -> float:
+                call = synths[kind]
+                return timed(lambda: call.synthesize(SPOKEN_LINE, spoken))[1]
+
+            call_reps = max(3, reps)
+            stt_local, stt_remote = alternate(
+                lambda: transcribe("whisper"), lambda: transcribe("openai"), call_reps
+            )
+            tts_local, tts_remote = alternate(
+                lambda: speak("espeak-ng"), lambda: speak("openai"), call_reps * 3
+            )
+            server_mb = engine.rss_mb()
+            gate.close()
+        finally:
+            engine.stop()
+    median = statistics.median
+    return {
+        "input_s": source.duration_s,
+        "dub_local_s": local_s,
+        "dub_remote_s": remote_s,
+        "dub_rtf_local": median(local_s) / source.duration_s,
+        "dub_rtf_remote": median(remote_s) / source.duration_s,
+        "dub_ratio_remote_local": median_ratio(remote_s, local_s),
+        "transcribe_local_median_s": median(stt_local),
+        "transcribe_remote_median_s": median(stt_remote),
+        "transcribe_overhead_s": median(stt_remote) - median(stt_local),
+        "transcribe_audio_s": warmup.duration_s,
+        "speak_local_median_s": median(tts_local),
+        "speak_remote_median_s": median(tts_remote),
+        "speak_overhead_s": median(tts_remote) - median(tts_local),
+        "engine_server_mb": server_mb,
+        "reps": call_reps,
+    }
+
+
 def report(figures: dict[str, Any]) -> None:
     engines = figures["engines"]
     rows = []
@@ -285,6 +416,31 @@ def report(figures: dict[str, Any]) -> None:
             ("same transcript", api["same_text"]),
         ],
     )
+    remote = figures["remote_path"]
+    print_table(
+        f"Remote path: a dub of {remote['input_s']:.1f} s en→es (Whisper base, Apertium, "
+        "espeak-ng) with the engines local vs behind another studio's /v1 (transcription and "
+        f"speech), alternated; single calls in {remote['reps']} interleaved pairs (speech: "
+        f"{remote['reps'] * 3})",
+        ("measure", "local", "remote", "remote - local"),
+        [
+            ("dub RTF", remote["dub_rtf_local"], remote["dub_rtf_remote"], None),
+            ("dub median ratio remote/local", None, remote["dub_ratio_remote_local"], None),
+            (
+                f"transcribe {remote['transcribe_audio_s']:.1f} s, median s",
+                remote["transcribe_local_median_s"],
+                remote["transcribe_remote_median_s"],
+                remote["transcribe_overhead_s"],
+            ),
+            (
+                "speak one line, median s",
+                remote["speak_local_median_s"],
+                remote["speak_remote_median_s"],
+                remote["speak_overhead_s"],
+            ),
+            ("engine studio RSS MB", None, remote["engine_server_mb"], None),
+        ],
+    )
 
 
 def main() -> None:
@@ -300,6 +456,7 @@ def main() -> None:
     figures["engines"] = engine_figures(source, warmup)
     reps = args.reps or (3 if args.quick else 5)
     figures["api_overhead"] = api_overhead(source, max(3, reps))
+    figures["remote_path"] = remote_path(source, warmup, reps)
     finish(figures)
     report(figures)
     emit_json(figures)

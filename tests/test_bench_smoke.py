@@ -67,6 +67,9 @@ def test_engines_bench_quick() -> None:
     assert {"ratio_median", "shell_ratio", "api_s", "direct_s", "target", "ok"} <= api.keys()
     assert api["reps"] >= 3 and len(api["api_s"]) == len(api["direct_s"]) == api["reps"]
     assert api["ratio_median"] > 0 and api["same_text"] is True
+    remote = figures["remote_path"]
+    assert remote["dub_rtf_local"] > 0 and remote["dub_rtf_remote"] > 0
+    assert remote["transcribe_remote_median_s"] > 0 and remote["speak_remote_median_s"] > 0
 
 
 def test_pipeline_bench_quick() -> None:

@@ -21,6 +21,7 @@ from dubbing_studio.engines.local.speakers import ResemblyzerEncoder
 from dubbing_studio.engines.openai_compat import register_openai_engines
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
+from dubbing_studio.pipeline.context import EngineBundle
 from dubbing_studio.services.language_id import LanguageIdentifier
 from dubbing_studio.services.studio import Studio
 
@@ -47,15 +48,27 @@ def build_registry(settings: Settings) -> EngineRegistry:
     }
     registry = EngineRegistry(defaults)
     register_local_engines(registry, settings)
-    register_openai_engines(registry, settings)
+    register_openai_engines(
+        registry, settings, local_transcriber=LOCAL_DEFAULTS[Capability.TRANSCRIBE]
+    )
     return registry
 
 
+# The OpenAI endpoint (``Settings.openai_endpoint``) that serves each capability.
+OPENAI_ENDPOINTS = {
+    Capability.TRANSCRIBE: "transcription",
+    Capability.TRANSLATE: "chat",
+    Capability.SYNTHESIZE: "speech",
+}
+
+
 def _default_for(settings: Settings, capability: Capability, configured: str) -> str:
-    """``auto`` means the OpenAI engine when a key or base URL is set, else the local one."""
+    """``auto`` means the OpenAI engine when that capability's endpoint has a key or base URL
+    (its own, or ``OPENAI_API_KEY``/``OPENAI_BASE_URL``), else the local one."""
     if configured != "auto":
         return configured
-    return "openai" if settings.openai_configured else LOCAL_DEFAULTS[capability]
+    endpoint = settings.openai_endpoint(OPENAI_ENDPOINTS[capability])
+    return "openai" if endpoint.configured else LOCAL_DEFAULTS[capability]
 
 
 def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> Studio:
@@ -81,7 +94,12 @@ def open_dub_service(settings: Settings, studio: Studio) -> DubService:
     store = DubStore(settings.database)
     store.migrate()
     dubs = DubService(
-        settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
+        settings,
+        studio,
+        store,
+        ArtifactStore(settings.data_dir / "artifacts"),
+        EventHub(),
+        engines=dub_engines(studio),
     )
     dubs.runner = InProcessRunner(
         dubs.execute, settings.max_concurrent_jobs, settings.quotas.concurrent_dubs
@@ -105,6 +123,16 @@ async def running(dubs: DubService) -> AsyncIterator[DubService]:
     finally:
         await runner.stop()
         dubs.store.close()
+
+
+def dub_engines(studio: Studio) -> EngineBundle:
+    """The narrow bundle of engines the dub pipeline runs on: the studio's own, shared."""
+    return EngineBundle(
+        settings=studio.settings,
+        registry=studio.registry,
+        gate=studio.gate,
+        speaker_encoder=studio.speaker_encoder,
+    )
 
 
 # Native libraries the engines import on first use. Their initialisation (dlopen, static

@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from dubbing_studio import media
-from dubbing_studio.bootstrap import build_studio
+from dubbing_studio.bootstrap import build_studio, dub_engines
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.dub import DubPlan, MixPolicy, TimingPolicy
 from dubbing_studio.domain.errors import InvalidInput, StudioError
@@ -487,7 +487,7 @@ def _run_dub(
 ) -> None:
     settings = Settings()
     studio = build_studio(settings)
-    pipeline = DubPipeline(studio, ArtifactStore(settings.data_dir / "artifacts"))
+    pipeline = DubPipeline(dub_engines(studio), ArtifactStore(settings.data_dir / "artifacts"))
     pipeline.check(plan, translating=subtitles is None or not subtitles.translation)
     transcript = None
     if subtitles is not None:
@@ -518,7 +518,7 @@ def _run_batch(items: list[BatchItem]) -> bool:
     ``batch.json`` in the output folder lists each dub, its outcome and its engine calls."""
     settings = Settings()
     studio = build_studio(settings)
-    pipeline = DubPipeline(studio, ArtifactStore(settings.data_dir / "artifacts"))
+    pipeline = DubPipeline(dub_engines(studio), ArtifactStore(settings.data_dir / "artifacts"))
     for plan in {item.plan.target_language: item.plan for item in items}.values():
         pipeline.check(plan)
     columns = (

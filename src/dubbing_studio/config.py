@@ -7,6 +7,7 @@ a global settings object.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,30 @@ class ApertiumSettings(BaseModel):
     timeout_s: float = Field(120.0, description="Longest one batch may take.")
 
 
+class OpenAIEndpoint(BaseModel):
+    """One capability's server (``DUBBING_STUDIO_OPENAI__SPEECH__BASE_URL`` …). Unset fields
+    fall back to ``OPENAI_BASE_URL``, the shared timeout and the capability's model setting;
+    ``OPENAI_API_KEY`` goes only to an endpoint without a base URL of its own, so a key for one
+    server is never sent to another."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str | None = None
+    timeout_s: float | None = Field(None, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A capability's server as resolved from the settings."""
+
+    capability: str  # "transcription", "chat" or "speech"
+    base_url: str | None  # None: api.openai.com
+    api_key: SecretStr | None
+    model: str
+    timeout_s: float
+    configured: bool
+
+
 class OpenAISettings(BaseModel):
     """Models used when an OpenAI key or an OpenAI-compatible base URL is configured."""
 
@@ -57,6 +82,20 @@ class OpenAISettings(BaseModel):
     timestamped_transcribe_model: str = Field(
         "whisper-1", description="Used when segment timestamps are needed (verbose_json)."
     )
+    timestamp_fallback: Literal["remote", "local", "none"] = Field(
+        "remote",
+        description="When the transcription model gives no segment timestamps "
+        "(gpt-4o-transcribe): 'remote' asks timestamped_transcribe_model on the same server, "
+        "'local' uses local Whisper, 'none' fails with the reason.",
+    )
+    speech_voices: list[str] = Field(
+        default_factory=list,
+        description="Voices of a speech server that does not list them (GET /audio/voices); "
+        "default: OpenAI's.",
+    )
+    transcription: OpenAIEndpoint = OpenAIEndpoint()
+    chat: OpenAIEndpoint = OpenAIEndpoint()
+    speech: OpenAIEndpoint = OpenAIEndpoint()
     chat_model: str = "gpt-5.1"
     tts_model: str = "gpt-4o-mini-tts"
     refine_transcripts: bool = Field(False, description="Polish transcripts with the chat model.")
@@ -71,6 +110,9 @@ class OpenAISettings(BaseModel):
     timeout_s: float = 120.0
     max_retries: int = 2
     max_output_tokens: int = 8192
+
+
+OPENAI_CAPABILITIES = ("transcription", "chat", "speech")
 
 
 class LimitSettings(BaseModel):
@@ -257,8 +299,28 @@ class Settings(BaseSettings):
 
     @property
     def openai_configured(self) -> bool:
-        """A key, or a base URL of a compatible server that may need none."""
-        return self.openai_api_key is not None or bool(self.openai_base_url)
+        """Any capability has a server: a key, or a base URL of one that may need none."""
+        return any(self.openai_endpoint(kind).configured for kind in OPENAI_CAPABILITIES)
+
+    def openai_endpoint(self, capability: str) -> Endpoint:
+        """The server, key, model and timeout of ``transcription``, ``chat`` or ``speech``."""
+        cfg = self.openai
+        own: OpenAIEndpoint = getattr(cfg, capability)
+        default_model = {
+            "transcription": cfg.transcribe_model,
+            "chat": cfg.chat_model,
+            "speech": cfg.tts_model,
+        }[capability]
+        base_url = own.base_url or self.openai_base_url or None
+        api_key = own.api_key or (self.openai_api_key if own.base_url is None else None)
+        return Endpoint(
+            capability=capability,
+            base_url=base_url.rstrip("/") if base_url else None,
+            api_key=api_key,
+            model=own.model or default_model,
+            timeout_s=own.timeout_s or cfg.timeout_s,
+            configured=api_key is not None or base_url is not None,
+        )
 
     @property
     def database(self) -> str:

@@ -26,7 +26,8 @@ class Server:
     temp_dir: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
-    env: dict[str, str] = field(default_factory=dict)  # settings beyond the folders
+    # Environment besides the test's own: a value of None removes the variable.
+    env: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -45,7 +46,7 @@ class Server:
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dubbing_studio", "serve", "--port", str(self.port)],
-            env=env,
+            env={name: value for name, value in env.items() if value is not None},
             cwd=self.data_dir.parent,
         )
         deadline = time.monotonic() + timeout

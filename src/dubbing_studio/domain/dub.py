@@ -186,6 +186,7 @@ class SegmentReport:
     heard_text: str | None = None
     wer: float | None = None
     cer: float | None = None
+    shortened_from: str | None = None  # the translation before it was rewritten to fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,7 @@ class DubReport:
     unrecognised: tuple[SpeechRegion, ...] = ()
     set_aside: tuple[SetAsideLine, ...] = ()
     fit: str = "strict"
+    engines: dict[str, str] = field(default_factory=dict)  # stage: "engine:model@server"
 
     def totals(self) -> dict[str, Any]:
         speeds = [s.speed for s in self.segments] or [1.0]
@@ -227,6 +229,7 @@ class DubReport:
             "max_speed": max(speeds),
             "mean_speed": sum(speeds) / len(speeds),
             "overruns": sum(1 for s in self.segments if s.overrun_s > 0),
+            "shortened": sum(1 for s in self.segments if s.shortened_from is not None),
             "trimmed": outcomes.get(FitOutcome.TRIMMED.value, 0),
             "outcomes": outcomes,
             "words_trimmed": sum(s.words_trimmed for s in self.segments),
@@ -292,6 +295,7 @@ class DubReport:
             "source_language": self.source_language,
             "target_language": self.target_language,
             "duration_s": self.duration_s,
+            "engines": self.engines,
             "totals": self.totals(),
             "worst": [s.id for s in self.worst()],
             "segments": [asdict(s) for s in self.segments],

@@ -54,6 +54,7 @@ class Transcription:
     segments: tuple[TimedText, ...] = ()
     # Speech regions found by voice activity detection; None when the engine ran none.
     speech: tuple[SpeechRegion, ...] | None = None
+    model: str = ""  # the model that answered, where an engine may hand off to another
 
     @classmethod
     def from_segments(

@@ -52,6 +52,9 @@ class SynthesisOptions:
     instructions: str | None = None
     model: str | None = None  # engines with several models (OpenAI: tts-1, gpt-4o-mini-tts)
     reference_audio: bytes | None = None  # WAV of the voice to speak in (``VoiceCloner``s)
+    # Who says the line (the speaker and some of their lines), so engines that direct the
+    # delivery (gpt-4o-mini-tts) keep one character across a speaker's lines.
+    character: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

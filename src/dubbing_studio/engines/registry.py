@@ -29,6 +29,11 @@ class Engine:
     def info(self) -> EngineInfo:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def offered(self) -> EngineInfo:
+        """``info`` with what a remote engine's server reports it offers (models, voices),
+        which may ask the server; local engines know it already."""
+        return self.info()
+
     def release_idle(self) -> None:
         """Unload models idle past their TTL; engines without models do nothing."""
 
@@ -56,8 +61,9 @@ class EngineRegistry:
         for (capability, _), engine in self._engines.items():
             yield Registration(capability, engine)
 
-    def describe(self) -> list[EngineInfo]:
-        return [r.engine.info() for r in self.registrations()]
+    def describe(self, *, live: bool = False) -> list[EngineInfo]:
+        """Every engine's info; ``live`` asks remote servers what they offer (blocking)."""
+        return [r.engine.offered() if live else r.engine.info() for r in self.registrations()]
 
     def default_name(self, capability: Capability) -> str:
         default = self._defaults.get(capability)

@@ -8,15 +8,17 @@ picks among their voices, and ``tts-1`` (OpenAI's fast model) prefers the fastes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from dubbing_studio.domain.errors import UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Voice
 from dubbing_studio.engines.openai_compat.synthesizer import VOICE_GENDERS
-from dubbing_studio.engines.protocols import Capability
+from dubbing_studio.engines.protocols import Capability, Synthesizer
 from dubbing_studio.engines.registry import EngineRegistry
 
 OPENAI_TTS_MODELS = ("gpt-4o-mini-tts", "tts-1", "tts-1-hd")
+REMOTE_ENGINE = "openai"  # the OpenAI(-compatible) synthesizer: its voices are a server's
 
 # Local engines in order of preference per OpenAI model: natural voices first; tts-1 asks for
 # speed, so Kokoro (about 10x slower than Piper here) is left out of it.
@@ -42,7 +44,7 @@ def choose_local_voice(
     ``voice`` may be a local voice id (used as is), an OpenAI voice name (its gender is
     matched), or None.
     """
-    usable = usable_voices(registry)
+    usable = usable_voices(registry, local_only=True)
     if voice:
         for engine, voices in usable.items():
             for candidate in voices:
@@ -72,12 +74,25 @@ def choose_local_voice(
     return VoiceChoice(engine, chosen.id, language)
 
 
-def usable_voices(registry: EngineRegistry) -> dict[str, list[Voice]]:
+def usable_voices(registry: EngineRegistry, *, local_only: bool = False) -> dict[str, list[Voice]]:
+    """Each synthesizer that can run here and its voices, OpenAI's (as its server lists them,
+    which may ask the server) unless ``local_only``."""
     voices: dict[str, list[Voice]] = {}
     for registration in registry.registrations():
+        engine = registration.engine
         if registration.capability != Capability.SYNTHESIZE:
             continue
-        info = registration.engine.info()
-        if info.available and registration.engine.name != "openai":
-            voices[registration.engine.name] = list(info.voices)
+        if local_only and engine.name == REMOTE_ENGINE:
+            continue
+        if engine.info().available:
+            voices[engine.name] = cast(Synthesizer, engine).voices()
     return voices
+
+
+def voice_preference(registry: EngineRegistry, engine: str | None) -> tuple[str, ...]:
+    """The engines whose voices a dub tries, best first: the one asked for, else the default
+    synthesizer (OpenAI's when speech is configured) and then the local ones."""
+    if engine:
+        return (engine,)
+    default = registry.default_name(Capability.SYNTHESIZE)
+    return tuple(dict.fromkeys((default, *ENGINE_PREFERENCE["gpt-4o-mini-tts"])))

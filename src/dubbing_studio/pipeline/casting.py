@@ -1,5 +1,6 @@
-"""Which voice speaks each speaker: chosen from the target language's voices, distinct per
-speaker (alternating gender where possible), and overridable per speaker."""
+"""Which voice speaks each speaker: chosen from the target language's voices (every engine's,
+an OpenAI-compatible server's included), distinct per speaker (alternating gender where
+possible), and overridable per speaker (``S1=openai:alloy``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dubbing_studio.domain.errors import UnsupportedLanguage, ValidationFailed
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Voice
 from dubbing_studio.engines.registry import EngineRegistry
-from dubbing_studio.engines.voices import ENGINE_PREFERENCE, usable_voices
+from dubbing_studio.engines.voices import usable_voices, voice_preference
 
 # What casting may know of a speaker: gender ("male"/"female") and median F0 in Hz.
 SpeakerTraits = tuple[str | None, float | None]
@@ -68,7 +69,7 @@ def cast_voices(
             cast[speaker] = parse_voice(chosen, registry, language)
     candidates = _candidates(registry, language, plan.synthesizer)
     if not candidates and len(cast) < len(speakers):
-        raise UnsupportedLanguage(f"No local voice speaks {language_name(language)}.")
+        raise UnsupportedLanguage(f"No voice speaks {language_name(language)}.")
     previous_gender: str | None = None
     for speaker in speakers:
         if speaker in cast:
@@ -116,5 +117,5 @@ def _candidates(
     registry: EngineRegistry, language: str, engine: str | None
 ) -> list[tuple[str, Voice]]:
     voices = usable_voices(registry)
-    order = (engine,) if engine else ENGINE_PREFERENCE["gpt-4o-mini-tts"]
+    order = voice_preference(registry, engine)
     return [(e, v) for e in order for v in voices.get(e, []) if v.speaks(language)]

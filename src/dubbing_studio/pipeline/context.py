@@ -43,7 +43,7 @@ def ignore_progress(_: Progress) -> None:
 
 
 class DubEngines(Protocol):
-    """The little the pipeline needs of whoever wires the engines (the studio built in
+    """The little the pipeline needs of whoever wires the engines (``EngineBundle``, built in
     ``bootstrap``): named so the pipeline depends on it, not on the services above it."""
 
     @property
@@ -80,6 +80,17 @@ class KeyedLocks:
                 del self._holders[key], self._locks[key]
 
 
+@dataclass(frozen=True, slots=True)
+class EngineBundle:
+    """Exactly what ``DubEngines`` names, and nothing more: what ``bootstrap`` hands the
+    pipeline."""
+
+    settings: Settings
+    registry: EngineRegistry
+    gate: EngineGate
+    speaker_encoder: SpeakerEncoder
+
+
 @dataclass
 class DubContext:
     studio: DubEngines
@@ -88,6 +99,11 @@ class DubContext:
     progress: ProgressCallback = ignore_progress
     engine_calls: Counter[str] = field(default_factory=Counter)
     locks: KeyedLocks = field(default_factory=KeyedLocks)
+    # For the report: which engine and model did each stage's work (``stage: "engine:model"``;
+    # a transcriber that handed off names the model that answered), and the translations
+    # that were rewritten shorter to fit (segment id: the translation before).
+    engines_used: dict[str, str] = field(default_factory=dict)
+    shortened: dict[str, str] = field(default_factory=dict)
 
     async def engine(self, label: str, engine: str, fn: Callable[..., T], *args: Any) -> T:
         """Call an engine through the gate (bounded per engine), counting the call."""

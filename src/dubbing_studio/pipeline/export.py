@@ -109,9 +109,13 @@ def export(
 
 
 def segment_report(
-    line: FittedLine, window_end: float, heard: HeardLine | None = None
+    line: FittedLine,
+    window_end: float,
+    heard: HeardLine | None = None,
+    shortened_from: str | None = None,
 ) -> SegmentReport:
-    """``heard``: the line transcribed back from the dub."""
+    """``heard``: the line transcribed back from the dub; ``shortened_from``: its translation
+    before it was rewritten shorter to fit."""
     seg = line.segment
     engine, _, voice = (seg.voice or ":").partition(":")
     return SegmentReport(
@@ -138,6 +142,7 @@ def segment_report(
         heard_text=heard.text if heard else None,
         wer=heard.wer if heard else None,
         cer=heard.cer if heard else None,
+        shortened_from=shortened_from,
     )
 
 

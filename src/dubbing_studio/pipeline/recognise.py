@@ -75,7 +75,9 @@ async def _recognise(ctx: DubContext, ingested: Ingested, key: str) -> Transcrip
     encoder = ctx.studio.speaker_encoder
     path = ctx.store.path(key, "json")
     if path.exists():
-        transcript = transcript_from_json(ctx.store.read_json(key))
+        stored = ctx.store.read_json(key)
+        transcript = transcript_from_json(stored)
+        ctx.engines_used["transcribe"] = stored.get("model") or transcriber.name
         ctx.report("transcribe", 1, 1, "cached", transcript.segments, transcript.language)
         return transcript
     total = len(ingested.recognition)
@@ -131,7 +133,11 @@ async def _recognise(ctx: DubContext, ingested: Ingested, key: str) -> Transcrip
         speech=tuple(sorted(r for regions in heard for r in regions)) if heard else None,
         set_aside=tuple(s for s in segments if not review.SET_ASIDE.isdisjoint(s.flags)),
     )
-    ctx.store.write_json(key, transcript_to_json(transcript))
+    # The model that answered: a transcriber may have handed off (OpenAI without timestamps).
+    answered = ", ".join(dict.fromkeys(r.model for r in results if r.model))
+    used = f"{transcriber.name}:{answered or transcriber.model_id}"
+    ctx.engines_used["transcribe"] = used
+    ctx.store.write_json(key, {**transcript_to_json(transcript), "model": used})
     ctx.report(
         "transcribe",
         total,

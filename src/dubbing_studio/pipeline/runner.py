@@ -4,6 +4,7 @@ before computing it, so rerunning after a crash or an edit redoes only what chan
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from dubbing_studio import media
 from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.backcheck import hear_back
-from dubbing_studio.pipeline.casting import cast_voices, parse_voice
+from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
     DubEngines,
@@ -27,7 +29,7 @@ from dubbing_studio.pipeline.ingest import ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
 from dubbing_studio.pipeline.separate import background_mode, separated_background
-from dubbing_studio.pipeline.speech import FittedLine, speak_line
+from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
 from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
 from dubbing_studio.pipeline.voice_match import cast_speakers
@@ -113,7 +115,10 @@ class DubPipeline:
                 else max(segment.start, previous_end + plan.timing.min_gap_s)
             )
             reference = casting.references.get(segment.speaker) if voice == cast else None
-            line = await speak_line(ctx, segment, start, window, voice, target, shift, reference)
+            character = character_of(segment.speaker, voice, lines)
+            line = await speak_line(
+                ctx, segment, start, window, voice, target, shift, reference, character
+            )
             fitted.append(line)
             last_end[segment.speaker] = line.end
             ctx.report(
@@ -155,6 +160,10 @@ class DubPipeline:
             speakers=casting.report,
             fit=plan.timing.fit,
             **review_fields(heard, lines),
+            engines={
+                **ctx.engines_used,
+                **_voice_engines(self.studio.registry, casting.voices.values()),
+            },
         )
         outputs = await ctx.compute(
             lambda: export(
@@ -181,3 +190,11 @@ class DubPipeline:
             engine_calls=ctx.engine_calls,
             source_language=source_language,
         )
+
+
+def _voice_engines(registry: EngineRegistry, voices: Iterable[VoiceRef]) -> dict[str, str]:
+    """``synthesize:ENGINE`` for each engine the cast speaks with, and its model."""
+    return {
+        f"synthesize:{engine}": f"{engine}:{registry.synthesizer(engine).model_id}"
+        for engine in sorted({voice.engine for voice in voices})
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,12 +50,14 @@ async def speak_line(
     language: str,
     shift: float = 0.0,
     reference: bytes | None = None,
+    character: str | None = None,
 ) -> FittedLine:
     """The fitted clip of one line, from the store when its inputs are unchanged; ``shift``
     moves its pitch by that many semitones (the speaker's own pitch), keeping its length;
-    ``reference`` is the speaker's voice sample for an engine that clones voices."""
-    voicing = _Voicing(voice, language, reference)
-    natural_key, natural = await _synthesized(ctx, segment.target_text, voicing, 1.0)
+    ``reference`` is the speaker's voice sample for an engine that clones voices;
+    ``character`` (``character_of``) is passed to synthesizers that direct delivery."""
+    speak = _Speaking(segment.target_text, voice, language, character, reference)
+    natural_key, natural = await _synthesized(ctx, speak, 1.0)
     plan = plan_fit(natural.duration, start, window, ctx.plan.timing)
     fitted_key = artifact_key(
         "fitted",
@@ -68,7 +71,7 @@ async def speak_line(
     if cached is not None:
         samples, rate = cached
     else:
-        samples, rate = await _fit(ctx, segment.target_text, voicing, natural, plan)
+        samples, rate = await _fit(ctx, speak, natural, plan)
         if shift:
             samples = await ctx.compute(media.pitch_shift, samples, rate, shift)
         ctx.store.save_audio(fitted_key, samples, rate)
@@ -97,65 +100,66 @@ async def speak_line(
 
 
 @dataclass(frozen=True, slots=True)
-class _Voicing:
+class _Speaking:
+    text: str
     voice: VoiceRef
     language: str
-    reference: bytes | None = None
+    character: str | None
+    reference: bytes | None = None  # WAV of the voice to speak in (``VoiceCloner``s)
 
 
-async def _synthesized(
-    ctx: DubContext, text: str, voicing: _Voicing, rate: float
-) -> tuple[str, Speech]:
-    voice, reference = voicing.voice, voicing.reference
+def character_of(speaker: str, voice: VoiceRef, lines: Sequence[Segment]) -> str:
+    """Who says a speaker's lines, for voice direction: the speaker, the voice and a few of
+    their lines, so every line of one speaker is directed as the same character."""
+    said = [s.target_text for s in lines if s.speaker == speaker and s.target_text][:3]
+    return f"Speaker {speaker} (voice {voice.voice}), who says: " + " / ".join(said)[:400]
+
+
+async def _synthesized(ctx: DubContext, speak: _Speaking, rate: float) -> tuple[str, Speech]:
+    voice, reference = speak.voice, speak.reference
     synth = ctx.studio.registry.synthesizer(voice.engine)
+    # Only an engine that directs delivery hears the character; for the others it would
+    # only split the cache.
+    character = speak.character if getattr(synth, "directs_delivery", False) else None
     key = artifact_key(
         "speech",
         engine=voice.engine,
         model=synth.model_id,
         voice=voice.voice,
-        language=voicing.language,
-        text=text,
+        language=speak.language,
+        text=speak.text,
         rate=round(rate, 4),
+        **({"character": character} if character else {}),
         **({"reference": hashlib.sha256(reference).hexdigest()} if reference else {}),
     )
     cached = ctx.store.load_audio(key)
     if cached is not None:
         return key, Speech(*cached)
     options = SynthesisOptions(
-        voice=voice.voice, language=voicing.language, rate=rate, reference_audio=reference
+        voice=voice.voice,
+        language=speak.language,
+        rate=rate,
+        character=character,
+        reference_audio=reference,
     )
-    speech = await ctx.engine("synthesize", synth.name, synth.synthesize, text, options)
+    speech = await ctx.engine("synthesize", synth.name, synth.synthesize, speak.text, options)
     ctx.store.save_audio(key, speech.samples, speech.sample_rate)
     return key, speech
 
 
 async def _fit(
-    ctx: DubContext,
-    text: str,
-    voicing: _Voicing,
-    natural: Speech,
-    plan: FitPlan,
+    ctx: DubContext, speak: _Speaking, natural: Speech, plan: FitPlan
 ) -> tuple[FloatAudio, int]:
     if plan.speed <= 1.0:
         samples, rate = natural.samples, natural.sample_rate
     else:
-        _, faster = await _synthesized(ctx, text, voicing, plan.speed)
+        _, faster = await _synthesized(ctx, speak, plan.speed)
         rate = faster.sample_rate
         spoken_s = natural.duration / plan.speed  # the length at exactly the planned speed
         samples = await ctx.compute(_stretch_to, faster.samples, rate, round(spoken_s * rate))
     if plan.outcome == FitOutcome.TRIMMED:
         samples = trim_at_pause(samples, rate, plan.length_s)
     return samples, rate
-
-
-def words_lost(text: str, kept_s: float, spoken_s: float) -> int:
-    """Words of ``text`` cut when only ``kept_s`` of its ``spoken_s`` are heard, assuming an
-    even pace: at least one whenever anything audible was cut."""
-    lost = 1.0 - kept_s / spoken_s if spoken_s > 0 else 0.0
-    if lost <= 0.02:  # the fade and a trailing pause, not words
-        return 0
-    words = len(text.split())
-    return min(words, max(1, math.ceil(words * lost - 0.5)))
 
 
 def _stretch_to(samples: FloatAudio, rate: int, length: int) -> FloatAudio:
@@ -188,3 +192,13 @@ def trim_at_pause(samples: FloatAudio, rate: int, limit_s: float) -> FloatAudio:
     if fade:
         out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     return out
+
+
+def words_lost(text: str, kept_s: float, spoken_s: float) -> int:
+    """Words of ``text`` cut when only ``kept_s`` of its ``spoken_s`` are heard, assuming an
+    even pace: at least one whenever anything audible was cut."""
+    lost = 1.0 - kept_s / spoken_s if spoken_s > 0 else 0.0
+    if lost <= 0.02:  # the fade and a trailing pause, not words
+        return 0
+    words = len(text.split())
+    return min(words, max(1, math.ceil(words * lost - 0.5)))

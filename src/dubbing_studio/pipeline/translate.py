@@ -92,6 +92,8 @@ async def translate_segments(
         elif len(route) > 2 and via[index] is None:  # heard in English: that is the pivot
             via[index] = route[1]
         by_language.setdefault(language, []).append(index)
+    if any(language != target for language in by_language):
+        ctx.engines_used["translate"] = f"{translator.name}:{translator.model_id}"
     for language, indices in by_language.items():
         route = translation_route(translator, language, target)
         if route is None:
@@ -179,9 +181,11 @@ async def _shorten_overlong(
         )
         if ctx.store.has(key, "json"):
             result[index] = ctx.store.read_json(key)
-            continue
-        result[index] = await ctx.engine(
-            "shorten", translator.name, translator.shorten, text, language, max_chars
-        )
-        ctx.store.write_json(key, result[index])
+        else:
+            result[index] = await ctx.engine(
+                "shorten", translator.name, translator.shorten, text, language, max_chars
+            )
+            ctx.store.write_json(key, result[index])
+        if result[index] != text:
+            ctx.shortened[segment.id] = text
     return result

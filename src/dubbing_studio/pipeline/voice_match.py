@@ -187,7 +187,8 @@ async def cast_speakers(
         pool = voices_to_measure(registry, plan, language, genders)
         table = await voice_pitches(ctx, pool, language)
         traits = {s: (e.gender, e.median_f0) for s, e in estimates.items()}
-    voices = cast_voices(registry, speakers, language, plan, traits, table)
+    # Casting may ask a speech server for its voices: off the event loop.
+    voices = await ctx.compute(cast_voices, registry, speakers, language, plan, traits, table)
     shifts: dict[str, float] = {}
     report: dict[str, dict[str, Any]] = {}
     references: dict[str, bytes] = {}

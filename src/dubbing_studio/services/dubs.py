@@ -36,9 +36,9 @@ from dubbing_studio.jobs.runner import JobRunner
 from dubbing_studio.jobs.store import DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore, digest_file
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
-from dubbing_studio.pipeline.context import DubContext, Progress, ProgressCallback
+from dubbing_studio.pipeline.context import DubContext, DubEngines, Progress, ProgressCallback
 from dubbing_studio.pipeline.runner import DubPipeline
-from dubbing_studio.pipeline.speech import speak_line
+from dubbing_studio.pipeline.speech import character_of, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import QuotaPolicy
@@ -92,13 +92,16 @@ class DubService:
         store: DubStore,
         artifacts: ArtifactStore,
         hub: EventHub,
+        engines: DubEngines | None = None,
     ) -> None:
+        """``engines``: the pipeline's bundle (``bootstrap.dub_engines``); default the
+        studio's own engines."""
         self.settings = settings
         self.studio = studio
         self.store = store
         self.artifacts = artifacts
         self.hub = hub
-        self.pipeline = DubPipeline(studio, artifacts)
+        self.pipeline = DubPipeline(engines or studio, artifacts)
         self.runner: JobRunner | None = None
         self.quotas = QuotaPolicy(settings.limits, settings.quotas)
         self.projects = settings.data_dir / "projects"
@@ -423,7 +426,7 @@ class DubService:
         segment = _find(segments, segment_id)
         target = resolve_language(job.plan.target_language).code
         ctx = DubContext(
-            self.studio,
+            self.pipeline.studio,
             ArtifactStore(self.artifacts.root, self._live.setdefault(job_id, set())),
             job.plan,
         )
@@ -447,7 +450,10 @@ class DubService:
             ]
         )
         try:
-            line = await speak_line(ctx, segment, segment.start, window, voice, target)
+            character = character_of(segment.speaker, voice, ordered)
+            line = await speak_line(
+                ctx, segment, segment.start, window, voice, target, character=character
+            )
         finally:
             await self._remember_live(job_id)
         saved = await self._db(

@@ -70,7 +70,9 @@ def _engine_out(info: EngineInfo, default: bool) -> EngineOut:
 @router.get("/engines", response_model=EnginesOut)
 async def engines(studio: StudioDep) -> EnginesOut:
     defaults = {c: studio.registry.default_name(c) for c in Capability}
-    infos = await anyio.to_thread.run_sync(studio.registry.describe)
+    # Remote engines list what their servers report (GET /models, /audio/voices: short
+    # timeout, cached), else what is configured.
+    infos = await anyio.to_thread.run_sync(lambda: studio.registry.describe(live=True))
     return EnginesOut(
         engines=[_engine_out(i, defaults[i.capability] == i.name) for i in infos],
         defaults=defaults,

@@ -26,10 +26,11 @@ from dubbing_studio.api.limits import RateLimited
 from dubbing_studio.api.uploads import Upload
 from dubbing_studio.domain.errors import ValidationFailed
 from dubbing_studio.domain.languages import language_name
-from dubbing_studio.domain.speech import Transcription
+from dubbing_studio.domain.speech import Transcription, Voice
 from dubbing_studio.domain.subtitles import to_srt, to_vtt
+from dubbing_studio.engines.openai_compat.synthesizer import VOICE_GENDERS
 from dubbing_studio.engines.protocols import Capability
-from dubbing_studio.engines.voices import OPENAI_TTS_MODELS
+from dubbing_studio.engines.voices import OPENAI_TTS_MODELS, usable_voices
 
 router = APIRouter(
     prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(require_api_key)]
@@ -188,6 +189,36 @@ async def speech(body: SpeechBody, studio: StudioDep) -> StreamingResponse:
         media_type=media.content_type(body.response_format),
         headers={"X-Voice-Engine": choice.engine, "X-Voice": choice.voice},
     )
+
+
+@router.get("/audio/voices")
+async def voices(studio: StudioDep) -> dict[str, Any]:
+    """Voices ``/v1/audio/speech`` takes (as Kokoro-FastAPI and speaches list theirs): OpenAI's
+    names, which the studio maps to a local voice of the text's language and of their gender,
+    then every local voice id with the languages it speaks."""
+    local = await anyio.to_thread.run_sync(lambda: usable_voices(studio.registry, local_only=True))
+    spoken = sorted({code for offered in local.values() for v in offered for code in _codes(v)})
+    listed: list[dict[str, Any]] = [
+        {"id": name, "name": name.title(), "gender": gender, "languages": spoken}
+        for name, gender in VOICE_GENDERS.items()
+    ]
+    listed += [
+        {
+            "id": v.id,
+            "name": v.name or v.id,
+            "gender": v.gender,
+            "language": v.language,
+            "languages": list(_codes(v)),
+            "engine": engine,
+        }
+        for engine, offered in local.items()
+        for v in offered
+    ]
+    return {"object": "list", "voices": listed}
+
+
+def _codes(voice: Voice) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((voice.language, *voice.languages)))
 
 
 @router.get("/models")

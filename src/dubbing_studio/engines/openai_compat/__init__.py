@@ -1,7 +1,8 @@
 """Engines backed by OpenAI or any OpenAI-compatible server (llama.cpp, vLLM, Ollama, ...).
 
-They are always registered, so ``GET /engines`` can say why they are unavailable; they share
-one connection, and the translator doubles as transcript refiner and voice director.
+They are always registered, so ``GET /engines`` can say why they are unavailable. Each
+capability has its own connection (``Settings.openai_endpoint``: chat on Ollama, speech on
+Kokoro-FastAPI, …); the translator doubles as transcript refiner and voice director.
 """
 
 from __future__ import annotations
@@ -29,10 +30,27 @@ __all__ = [
 
 
 def register_openai_engines(
-    registry: EngineRegistry, settings: Settings, *, http_client: httpx.Client | None = None
+    registry: EngineRegistry,
+    settings: Settings,
+    *,
+    http_client: httpx.Client | None = None,
+    local_transcriber: str = "whisper",
 ) -> None:
-    connection = OpenAIConnection(settings, http_client=http_client)
-    translator = OpenAITranslator(connection)
+    """``local_transcriber`` names the engine that ``timestamp_fallback="local"`` uses."""
+
+    def connect(capability: str) -> OpenAIConnection:
+        return OpenAIConnection(settings, capability, http_client=http_client)
+
+    translator = OpenAITranslator(connect("chat"))
     registry.register(Capability.TRANSLATE, translator)
-    registry.register(Capability.TRANSCRIBE, OpenAITranscriber(connection, refiner=translator))
-    registry.register(Capability.SYNTHESIZE, OpenAISynthesizer(connection, director=translator))
+    registry.register(
+        Capability.TRANSCRIBE,
+        OpenAITranscriber(
+            connect("transcription"),
+            refiner=translator,
+            local=lambda: registry.transcriber(local_transcriber),
+        ),
+    )
+    registry.register(
+        Capability.SYNTHESIZE, OpenAISynthesizer(connect("speech"), director=translator)
+    )

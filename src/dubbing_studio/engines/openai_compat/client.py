@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from dubbing_studio.config import Settings
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 NO_KEY_PLACEHOLDER = "not-needed"
 NOT_CONFIGURED = "set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)"
+LISTING_TIMEOUT_S = 3.0
+LISTING_TTL_S = 300.0
 
 
 class UpstreamFailed(EngineFailed):
@@ -89,25 +92,44 @@ def _message(exc: openai.APIError) -> str:
 
 
 class OpenAIConnection:
-    """The configured server: builds the SDK client on first use and runs chat completions.
+    """One capability's server (``Settings.openai_endpoint``): builds the SDK client on first
+    use, runs chat completions and reads what the server says it offers.
 
     ``http_client`` lets tests put an ``httpx.MockTransport`` (or event hooks) underneath.
     """
 
-    def __init__(self, settings: Settings, *, http_client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        capability: str = "chat",
+        *,
+        http_client: httpx.Client | None = None,
+    ) -> None:
         self.settings = settings
-        self.base_url = (settings.openai_base_url or OPENAI_BASE_URL).rstrip("/")
+        self.endpoint = settings.openai_endpoint(capability)
+        self.base_url = self.endpoint.base_url or OPENAI_BASE_URL
         self.is_openai = (urlsplit(self.base_url).hostname or "").endswith("openai.com")
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
+        self._listings: dict[str, tuple[float, Any]] = {}
         # OpenAI's newer (reasoning) models reject ``max_tokens``; llama.cpp's server ignores
         # ``max_completion_tokens`` and would generate until its context is full.
         self._send_max_tokens = not self.is_openai
 
     @property
     def configured(self) -> bool:
-        return self.settings.openai_configured
+        return self.endpoint.configured
+
+    @property
+    def not_configured(self) -> str:
+        """Why this capability has no server, and the settings that give it one."""
+        variable = f"DUBBING_STUDIO_OPENAI__{self.endpoint.capability.upper()}__BASE_URL"
+        return f"{NOT_CONFIGURED}, or {variable}"
+
+    def model_for(self, capability: str) -> str:
+        """The configured model of ``transcription``, ``chat`` or ``speech``."""
+        return self.settings.openai_endpoint(capability).model
 
     def model_id(self, *models: str) -> str:
         """Models named by a server are its own: ``whisper-1`` elsewhere is another model."""
@@ -117,7 +139,7 @@ class OpenAIConnection:
     def client(self) -> openai.OpenAI:
         """The SDK client; ``EngineUnavailable`` when neither key nor base URL is set."""
         if not self.configured:
-            raise EngineUnavailable(f"OpenAI is not configured: {NOT_CONFIGURED}.")
+            raise EngineUnavailable(f"OpenAI is not configured: {self.not_configured}.")
         with self._lock:
             if self._client is None:
                 self._client = self._build()
@@ -126,16 +148,65 @@ class OpenAIConnection:
     def _build(self) -> openai.OpenAI:
         import openai
 
-        key = self.settings.openai_api_key
-        cfg = self.settings.openai
-        log.info("OpenAI client for %s (key %s)", self.base_url, "set" if key else "not set")
+        key = self.endpoint.api_key
+        log.info(
+            "OpenAI %s client for %s (key %s)",
+            self.endpoint.capability,
+            self.base_url,
+            "set" if key else "not set",
+        )
         return openai.OpenAI(
             api_key=key.get_secret_value() if key else NO_KEY_PLACEHOLDER,
             base_url=self.base_url,
-            timeout=cfg.timeout_s,
-            max_retries=cfg.max_retries,
+            timeout=self.endpoint.timeout_s,
+            max_retries=self.settings.openai.max_retries,
             http_client=self._http_client,  # type: ignore[arg-type]  # legacy httpx accepted
         )
+
+    def listing(self, path: str, *, fetch: bool = True) -> Any | None:
+        """``GET {base_url}{path}`` as JSON (``/models``, ``/audio/voices``), cached for
+        ``LISTING_TTL_S``; None when the server does not offer it or does not answer within
+        ``LISTING_TIMEOUT_S`` (many compatible servers have no voice listing). ``fetch=False``
+        answers from the cache only, for callers that must not wait on the network."""
+        if not self.configured:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            cached = self._listings.get(path)
+        if cached is not None and (cached[0] > now or not fetch):
+            return cached[1]
+        if not fetch:
+            return None
+        value = self._fetch(path)
+        with self._lock:
+            self._listings[path] = (now + LISTING_TTL_S, value)
+        return value
+
+    def _fetch(self, path: str) -> Any | None:
+        import httpx
+
+        key = self.endpoint.api_key
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        url = f"{self.base_url}{path}"
+        try:
+            if self._http_client is not None:
+                response = self._http_client.get(url, headers=headers, timeout=LISTING_TIMEOUT_S)
+            else:
+                response = httpx.get(url, headers=headers, timeout=LISTING_TIMEOUT_S)
+            if response.status_code != 200:
+                return None
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("%s did not list %s: %s", self.base_url, path, exc)
+            return None
+
+    def server_models(self, *, fetch: bool = True) -> list[str]:
+        """Model ids from ``GET /models`` (empty when the server does not say)."""
+        data = self.listing("/models", fetch=fetch)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            return []
+        return [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id")]
 
     def chat(
         self,
@@ -166,7 +237,7 @@ class OpenAIConnection:
         limit = self.settings.openai.max_output_tokens
         with upstream_errors(action):
             response = self.client.chat.completions.create(
-                model=self.settings.openai.chat_model,
+                model=self.model_for("chat"),
                 messages=[
                     {"role": "system", "content": system},
                     {"role": "user", "content": user},
@@ -181,3 +252,12 @@ class OpenAIConnection:
         if choice.finish_reason == "length":
             log.warning("%s reply was cut at %d tokens", action, limit)
         return choice.message.content or ""
+
+
+def server_or_configured(
+    connection: OpenAIConnection, capability: str, live: bool
+) -> tuple[str, ...]:
+    """The models the server reports (asking it when ``live``), the configured one first;
+    just the configured one when the server does not say."""
+    configured = connection.model_for(capability)
+    return tuple(dict.fromkeys((configured, *connection.server_models(fetch=live))))

@@ -23,7 +23,7 @@ from typing import Any
 from dubbing_studio.domain.errors import EngineFailed, InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name, resolve_language
 from dubbing_studio.domain.speech import Glossary
-from dubbing_studio.engines.openai_compat.client import NOT_CONFIGURED, OpenAIConnection
+from dubbing_studio.engines.openai_compat.client import OpenAIConnection, server_or_configured
 from dubbing_studio.engines.protocols import Capability, EngineInfo, Shortener, Translator
 from dubbing_studio.engines.registry import Engine
 
@@ -67,20 +67,23 @@ class OpenAITranslator(Engine, Translator, Shortener):
 
     @property
     def model_id(self) -> str:
-        return self.connection.model_id(self.connection.settings.openai.chat_model)
+        return self.connection.model_id(self.connection.model_for("chat"))
 
-    def info(self) -> EngineInfo:
+    def info(self, *, live: bool = False) -> EngineInfo:
         configured = self.connection.configured
         return EngineInfo(
             name=self.name,
             capability=Capability.TRANSLATE,
             description="Natural translation by an OpenAI(-compatible) chat model.",
             available=configured,
-            reason=None if configured else NOT_CONFIGURED,
+            reason=None if configured else self.connection.not_configured,
             languages=tuple(LANGUAGE_NAMES),
-            models=(self.connection.settings.openai.chat_model,),
+            models=server_or_configured(self.connection, "chat", live),
             extra={"base_url": self.connection.base_url},
         )
+
+    def offered(self) -> EngineInfo:
+        return self.info(live=True)
 
     def supports(self, source: str, target: str) -> bool:
         try:
@@ -117,8 +120,11 @@ class OpenAITranslator(Engine, Translator, Shortener):
         refined = self._map_lines(lines, _refine_prompt(language_name(language)), "refinement")
         return [_keep_if_sane(a, b) for a, b in zip(lines, refined, strict=True)]
 
-    def direct_voice(self, text: str, language: str | None = None) -> str:
-        """Short delivery instructions (tone, pace, emotion) for an instructable TTS model.
+    def direct_voice(
+        self, text: str, language: str | None = None, character: str | None = None
+    ) -> str:
+        """Short delivery instructions (tone, pace, emotion) for an instructable TTS model,
+        in keeping with ``character`` (who speaks) when given.
 
         '' when the model has nothing to say; the text itself is never repeated back.
         """
@@ -128,6 +134,8 @@ class OpenAITranslator(Engine, Translator, Shortener):
             "language": language_name(language) if language else "unknown",
             "text": text[:_VOICE_DIRECTION_TEXT_MAX],
         }
+        if character:
+            payload["character"] = character[:_VOICE_DIRECTION_TEXT_MAX]
         reply = self.connection.chat(
             _VOICE_DIRECTOR, json.dumps(payload, ensure_ascii=False), action="voice direction"
         )
@@ -360,5 +368,6 @@ register and the names in it; it must still sound natural spoken aloud. Stay in 
 _VOICE_DIRECTOR = """You are a voice director preparing a text-to-speech actor. The user \
 message is JSON with the "text" to be spoken and its "language". Write delivery instructions \
 in English: tone, emotion, pace and emphasis that suit this text. At most three short \
-sentences, under 60 words. Do not repeat, quote or translate the text. Reply with the \
-instructions only."""
+sentences, under 60 words. When "character" describes who speaks (the speaker and some of \
+their lines), keep the delivery in that character, consistent across their lines. Do not \
+repeat, quote or translate the text. Reply with the instructions only."""
