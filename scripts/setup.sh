@@ -44,7 +44,7 @@ if [ ! -f "$stamp" ]; then
       --no-binary llama-cpp-python "$llama_spec"
     touch "$llama_stamp"
   fi
-  .venv/bin/python -m pip install -q -e '.[dev,postgres,speakers]'
+  .venv/bin/python -m pip install -q -e '.[dev,postgres,scale,speakers]'
   rm -f .venv/.setup-*
   touch "$stamp"
 fi

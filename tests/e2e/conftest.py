@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -26,6 +26,7 @@ class Server:
     temp_dir: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # beside the data and temp folders
 
     @property
     def url(self) -> str:
@@ -40,6 +41,7 @@ class Server:
             "DUBBING_STUDIO_DATA_DIR": str(self.data_dir),
             "DUBBING_STUDIO_TEMP_DIR": str(self.temp_dir),
             "DUBBING_STUDIO_LOG_LEVEL": "warning",
+            **self.env,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dubbing_studio", "serve", "--port", str(self.port)],

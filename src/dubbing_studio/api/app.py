@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -23,7 +24,7 @@ from dubbing_studio.api.routes import engines, openai_v1, seed
 from dubbing_studio.api.security import install_security
 from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
 from dubbing_studio.config import Settings
-from dubbing_studio.jobs.runner import InProcessRunner
+from dubbing_studio.jobs.runner import InProcessRunner, JobRunner
 from dubbing_studio.jobs.store import ApiKeyStore, DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.services.dubs import DubService
@@ -31,6 +32,9 @@ from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import RateLimiter
 from dubbing_studio.services.studio import Studio
 from dubbing_studio.web import mount_studio
+
+if TYPE_CHECKING:
+    from dubbing_studio.scale.events import EventRelay
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,8 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         # Python hands the GIL between threads every 5 ms by default; with inference threads
         # busy, each hand-back to the event loop can wait that long, many times per request.
         sys.setswitchinterval(GIL_SWITCH_S)
-        await anyio.to_thread.run_sync(preload_engine_libraries)
+        if not settings.distributed:  # with worker processes, this node runs no engine
+            await anyio.to_thread.run_sync(preload_engine_libraries)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_stale_uploads(settings.temp_dir, STALE_UPLOAD_S)
         if removed:
@@ -57,19 +62,26 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         store = DubStore(settings.database)
         await anyio.to_thread.run_sync(store.migrate)
         keyring.attach(ApiKeyStore(store))
+        hub = EventHub()
         dubs = DubService(
-            settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), EventHub()
+            settings, studio, store, ArtifactStore(settings.data_dir / "artifacts"), hub
         )
-        runner = InProcessRunner(
-            dubs.execute, settings.max_concurrent_jobs, settings.quotas.concurrent_dubs
-        )
+        runner: JobRunner
+        relay = None
+        if settings.distributed:
+            runner, relay = await _attach_workers(app, settings, dubs, hub)
+        else:
+            runner = InProcessRunner(
+                dubs.execute, settings.max_concurrent_jobs, settings.quotas.concurrent_dubs
+            )
         dubs.runner = runner
         app.state.dubs = dubs
         stop_metrics = metrics.watch(studio.gate, dubs)
         await runner.start()
-        resumed = await dubs.resume()
-        if resumed:
-            log.info("Resuming %d unfinished dub(s)", len(resumed))
+        if not settings.distributed:  # workers take over a dead worker's dubs themselves
+            resumed = await dubs.resume()
+            if resumed:
+                log.info("Resuming %d unfinished dub(s)", len(resumed))
         reaper = asyncio.create_task(_release_idle_models(studio))
         try:
             yield
@@ -77,6 +89,8 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            if relay is not None:
+                await anyio.to_thread.run_sync(relay.stop)
             await runner.stop()
             stop_metrics()
             store.close()
@@ -92,6 +106,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         lifespan=lifespan,
     )
     app.state.studio = studio
+    app.state.health_checks = None  # with worker processes: the broker's and database's
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.add_middleware(
         CORSMiddleware,
@@ -130,6 +145,25 @@ def remove_stale_uploads(temp_dir: Path, max_age_s: float) -> int:
                 path.unlink()
                 removed += 1
     return removed
+
+
+async def _attach_workers(
+    app: FastAPI, settings: Settings, dubs: DubService, hub: EventHub
+) -> tuple[JobRunner, EventRelay]:
+    """Dubs go to worker processes through Redis; events come back through PostgreSQL."""
+    from dubbing_studio.scale.broker import DramatiqRunner, build_broker, health
+    from dubbing_studio.scale.events import EventRelay
+
+    assert settings.redis_url is not None  # checked by the settings
+    broker = build_broker(settings.redis_url)
+    runner = DramatiqRunner(broker, dubs.store)
+    dubs.revoice_elsewhere = runner.revoice
+    app.state.health_checks = lambda: health(broker, dubs.store)
+    # Only this machine's dead processes' partial files: the folder is shared.
+    await anyio.to_thread.run_sync(dubs.remove_partial_files, True)
+    relay = EventRelay(settings.database, hub, asyncio.get_running_loop())
+    relay.start()
+    return runner, relay
 
 
 async def _release_idle_models(studio: Studio) -> None:

@@ -89,6 +89,10 @@ class JobRow(Base):
     # Runs started; a job whose process died twice mid-run is failed, never resumed again.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     client_id: Mapped[str | None] = mapped_column(String(128))  # who submitted it (quotas)
+    # The worker process running it and when its claim lapses without a heartbeat (worker
+    # processes only; the embedded runner leaves both empty).
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index(None, "created_at", "id"),

@@ -23,7 +23,7 @@ from dubbing_studio.media.encode import (
     extension,
     write_audio,
 )
-from dubbing_studio.media.files import make_temp_file, temp_path
+from dubbing_studio.media.files import left_by_dead_process, make_temp_file, owner_tag, temp_path
 from dubbing_studio.media.mux import mux_dub
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
@@ -54,11 +54,13 @@ __all__ = [
     "decode_untrusted",
     "encode_audio",
     "extension",
+    "left_by_dead_process",
     "loudness",
     "make_temp_file",
     "mux_dub",
     "normalize_loudness",
     "open_input",
+    "owner_tag",
     "probe",
     "probe_untrusted",
     "resample",

@@ -1,0 +1,142 @@
+"""Dubs on worker processes: the same per-line report as the embedded runner, a worker
+killed mid-synthesis, cancel within one line, delete during a run, re-voicing on a worker."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dubbing_studio.media.files import owner_tag
+from tests.e2e.conftest import Server
+from tests.e2e.test_server_process import finished, submit, wait_for
+
+from .conftest import Cluster
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+def dub_of(cluster: Cluster, dub_id: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{cluster.url}/api/v1/dubs/{dub_id}", timeout=10).json())
+
+
+def report_of(url: str, dub_id: str) -> list[dict[str, Any]]:
+    report = httpx.get(f"{url}/api/v1/dubs/{dub_id}/outputs/report.json", timeout=30).json()
+    return list(report["segments"])
+
+
+def events_of(cluster: Cluster, dub_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+    with httpx.stream("GET", f"{cluster.url}/api/v1/dubs/{dub_id}/events", timeout=60) as body:
+        text = "".join(body.iter_text())
+    events = []
+    for block in text.split("\r\n\r\n"):
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":"
+        )
+        if "id" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def partial_files(data_dir: Path) -> list[Path]:
+    return [p for pattern in (".partial-*", ".tmp-*") for p in data_dir.rglob(pattern)]
+
+
+def in_synthesis(dub: dict[str, Any]) -> bool:
+    return dub["stage"] == "synthesize" and dub["segments_done"] >= 1
+
+
+def test_a_worker_killed_mid_synthesis_hands_the_dub_to_the_other_with_the_embedded_report(
+    cluster: Cluster, make_server: type[Server], samples_dir: Path
+) -> None:
+    jfk = samples_dir / "jfk.flac"
+    embedded = make_server("embedded")  # the default: SQLite, in-process runner, no server
+    embedded.start()
+    reference_id = submit(embedded, jfk, "es")
+    wait_for(embedded, reference_id, finished)
+    expected = report_of(embedded.url, reference_id)
+    embedded.stop()
+
+    dub_id = submit(cluster.api, jfk, "es")
+    wait_for(cluster.api, dub_id, in_synthesis)
+    holder = cluster.store.holder(dub_id)
+    assert holder is not None, "a running dub is leased to its worker"
+    doomed = cluster.worker_named(holder)
+    survivor = next(w for w in cluster.workers if w is not doomed)
+    # A write of the doomed worker in flight when it dies, and one of the survivor's.
+    artifacts = cluster.api.data_dir / "artifacts" / "00"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    host = owner_tag().partition("~")[0]
+    assert doomed.process is not None and survivor.process is not None
+    dead_write = artifacts / f".partial-{host}~{doomed.process.pid}~x.npz"
+    live_write = artifacts / f".partial-{host}~{survivor.process.pid}~x.npz"
+    dead_write.touch()
+    live_write.touch()
+    doomed.kill()
+
+    dub = wait_for(cluster.api, dub_id, finished)
+    assert dub["attempts"] == 2, "one run died, the other finished it"
+    assert cluster.store.holder(dub_id) is None
+    assert report_of(cluster.url, dub_id) == expected
+    segments = httpx.get(f"{cluster.url}/api/v1/dubs/{dub_id}/segments", timeout=10).json()
+    ids = [s["id"] for s in segments["items"]]
+    assert len(ids) == len(set(ids)) == len(expected)
+    events = events_of(cluster, dub_id)
+    numbers = [seq for seq, _, _ in events]
+    assert numbers == sorted(set(numbers)), "no event twice, none out of order"
+    assert [kind for _, kind, _ in events].count("done") == 1
+    assert events[-1][1:] == ("done", events[-1][2]) and events[-1][2]["status"] == "succeeded"
+    assert not dead_write.exists(), "the dead worker's partial file was cleaned up"
+    assert live_write.exists(), "a live worker's write in flight is never touched"
+    live_write.unlink()
+    assert partial_files(cluster.api.data_dir) == []
+    cluster.replace(doomed)
+
+
+def test_cancel_stops_the_worker_within_one_line_and_delete_mid_run_leaves_no_files(
+    cluster: Cluster, minute_of_speech: Path
+) -> None:
+    dub_id = submit(cluster.api, minute_of_speech, "es")
+    running = wait_for(cluster.api, dub_id, in_synthesis)
+    cancelled = httpx.post(f"{cluster.url}/api/v1/dubs/{dub_id}/cancel", timeout=180).json()
+    assert cancelled["status"] == "cancelled"
+    assert cluster.store.holder(dub_id) is None, "the worker let go before the answer"
+    later = dub_of(cluster, dub_id)
+    assert later["segments_total"] > running["segments_done"] + 1, "a long enough dub"
+    assert later["segments_done"] <= running["segments_done"] + 1, "at most one more line"
+
+    # Run it again (its finished stages are found), and delete it mid-synthesis.
+    assert httpx.post(f"{cluster.url}/api/v1/dubs/{dub_id}/render", timeout=30).status_code == 202
+    wait_for(cluster.api, dub_id, in_synthesis)
+    assert httpx.delete(f"{cluster.url}/api/v1/dubs/{dub_id}", timeout=180).status_code == 204
+    assert dub_of(cluster, dub_id).get("error_code") == "not_found"
+    data = cluster.api.data_dir
+    assert not (data / "projects" / dub_id).exists()
+    leftover = [p for p in (data / "artifacts").rglob("*") if p.is_file()]
+    assert leftover == [], f"orphans of the deleted dub: {leftover[:5]}"
+
+
+def test_a_line_is_revoiced_and_the_dub_rendered_on_workers(
+    cluster: Cluster, samples_dir: Path
+) -> None:
+    dub_id = submit(cluster.api, samples_dir / "jfk.flac", "es")
+    wait_for(cluster.api, dub_id, finished)
+    base = f"{cluster.url}/api/v1/dubs/{dub_id}"
+    segments = httpx.get(f"{base}/segments", timeout=10).json()
+    first = segments["items"][0]
+    edited = httpx.patch(
+        f"{base}/segments/{first['id']}", json={"target_text": "Hola a todos."}, timeout=10
+    )
+    assert edited.status_code == 200, edited.text
+    voiced = httpx.post(f"{base}/segments/{first['id']}/synthesize", timeout=300)
+    assert voiced.status_code == 200, voiced.text
+    assert voiced.content[:4] == b"RIFF" and len(voiced.content) > 10_000
+    assert httpx.post(f"{base}/render", timeout=30).status_code == 202
+    wait_for(cluster.api, dub_id, finished)
+    lines = report_of(cluster.url, dub_id)
+    assert lines[0]["target_text"] == "Hola a todos."
+    assert os.path.exists(cluster.api.data_dir / "projects" / dub_id)
