@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +143,57 @@ def test_a_line_is_revoiced_and_the_dub_rendered_on_workers(
     lines = report_of(cluster.url, dub_id)
     assert lines[0]["target_text"] == "Hola a todos."
     assert os.path.exists(cluster.api.data_dir / "projects" / dub_id)
+
+
+def test_a_dub_that_kills_its_worker_twice_is_failed_not_retried_forever(
+    cluster: Cluster, samples_dir: Path
+) -> None:
+    dub_id = submit(cluster.api, samples_dir / "jfk.flac", "es")
+    for crash in (1, 2):
+        # The attempt is stored as the run starts; kill -9 then is a crash mid-run.
+        wait_for(
+            cluster.api, dub_id, lambda d, n=crash: d["status"] == "running" and d["attempts"] == n
+        )
+        holder = cluster.store.holder(dub_id)
+        assert holder is not None
+        cluster.worker_named(holder).kill()
+    dead = [w for w in cluster.workers if w.process is not None and w.process.poll() is not None]
+    assert len(dead) == 2, "each run died on a different worker"
+    cluster.replace(dead[0])  # a fresh worker finds the twice-crashed dub and fails it
+    dub = wait_for_end(cluster, dub_id)
+    assert dub["status"] == "failed", dub
+    assert dub["error"]["error_code"] == "job_crashed"
+    assert dub["attempts"] == 2, "it did not run a third time"
+    cluster.replace(dead[1])
+
+
+def running_attempt(attempt: int, dub: dict[str, Any]) -> bool:
+    return dub["status"] == "running" and dub["attempts"] == attempt
+
+
+def wait_for_end(cluster: Cluster, dub_id: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dub = dub_of(cluster, dub_id)
+        if dub["status"] in ("succeeded", "failed", "cancelled"):
+            return dub
+        time.sleep(0.3)
+    raise AssertionError(f"{dub_id} did not end")
+
+
+def test_status_shows_queues_workers_and_jobs_and_health_the_servers(cluster: Cluster) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "dubbing_studio", "status", "--json"],
+        env={**os.environ, **cluster.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    status = json.loads(shown.stdout)
+    assert set(status["queues"]) == {"dub", "tts"}
+    assert {w.name for w in cluster.workers} <= set(status["workers"])
+    assert all(w["queues"] == ["dub", "tts"] for w in status["workers"].values())
+    assert set(status["jobs"]) == {"queued", "running", "succeeded", "failed", "cancelled"}
+    health = httpx.get(f"{cluster.url}/health", timeout=10).json()
+    assert (health["status"], health["broker"], health["database"]) == ("healthy", "ok", "ok")

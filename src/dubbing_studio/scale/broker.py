@@ -12,7 +12,7 @@ from typing import Any
 import anyio.to_thread
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.results import ResultFailure, Results, ResultTimeout
+from dramatiq.results import ResultFailure, ResultMissing, Results
 from dramatiq.results.backends.redis import RedisBackend
 
 from dubbing_studio.domain.errors import EngineFailed, StudioError
@@ -27,9 +27,10 @@ DUB_ACTOR = "run_dub"
 LINE_ACTOR = "revoice_line"
 HEARTBEAT_TIMEOUT_MS = 30_000  # Dramatiq requeues a silent worker's messages after this
 REVOICE_TIMEOUT_S = 600.0
+RESULT_POLL_S = 0.1
 CANCEL_WAIT_S = 120.0  # the longest a cancel waits for the worker to let go of the job
 WORKERS_KEY = "dubbing-studio:workers"  # Redis hash: worker -> "queues|seen at|jobs"
-WORKER_SEEN_S = 60.0
+WORKER_SEEN_S = 15.0  # workers announce themselves every few seconds
 
 
 def worker_name() -> str:
@@ -101,21 +102,26 @@ class DramatiqRunner:
             options=options,
         )
 
-        def send_and_wait() -> Any:
-            sent = self._broker.enqueue(message)
-            backend = self._results_backend()
-            return sent.get_result(
-                backend=backend, block=True, timeout=int(REVOICE_TIMEOUT_S * 1000)
-            )
+        def send() -> Message[Any]:
+            return self._broker.enqueue(message)
 
-        try:
-            outcome = await anyio.to_thread.run_sync(send_and_wait)
-        except ResultTimeout:
-            raise EngineFailed(
-                "No worker re-voiced the line in time; are workers running?"
-            ) from None
-        except ResultFailure as exc:
-            raise EngineFailed(f"The worker failed to re-voice the line: {exc}") from None
+        def result(sent: Message[Any]) -> Any:
+            return sent.get_result(backend=self._results_backend())
+
+        sent = await anyio.to_thread.run_sync(send)
+        deadline = time.monotonic() + REVOICE_TIMEOUT_S
+        while True:  # polled: a blocking read would outlast the client's socket timeout
+            try:
+                outcome = await anyio.to_thread.run_sync(result, sent)
+                break
+            except ResultMissing:
+                if time.monotonic() > deadline:
+                    raise EngineFailed(
+                        "No worker re-voiced the line in time; is one running?"
+                    ) from None
+                await asyncio.sleep(RESULT_POLL_S)
+            except ResultFailure as exc:
+                raise EngineFailed(f"The worker failed to re-voice the line: {exc}") from None
         if outcome:
             raise error_from(outcome)
 
@@ -146,7 +152,7 @@ def _subclasses(cls: type[StudioError]) -> list[type[StudioError]]:
 
 def cluster_status(broker: RedisBroker, store: DubStore) -> dict[str, Any]:
     """What ``dubbing-studio status`` shows: messages waiting per queue, live workers (seen in
-    the last minute) with their queues and jobs, and jobs by state."""
+    the last ``WORKER_SEEN_S``) with their queues and jobs, and jobs by state."""
     client = broker.client
     queues = {queue: int(client.llen(f"{broker.namespace}:{queue}")) for queue in QUEUES}
     now = time.time()

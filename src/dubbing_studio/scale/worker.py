@@ -69,10 +69,11 @@ class WorkerNode:
         self.service.runner = self
         self.broker: RedisBroker = build_broker(settings.redis_url)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="worker-loop")
+        self._thread = threading.Thread(target=self._loop_main, name="worker-loop")
+        self._loop_started = threading.Event()
+        self._done: asyncio.Event | None = None
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
-        self._sweeper: asyncio.Task[None] | None = None
         dramatiq.actor(
             broker=self.broker,
             actor_name=DUB_ACTOR,
@@ -127,7 +128,7 @@ class WorkerNode:
         self.store.migrate()
         self.service.remove_partial_files(dead_only=True)
         self._thread.start()
-        self._sweeper = self._call_soon(self._sweep())
+        self._loop_started.wait()
         worker = dramatiq.Worker(self.broker, queues=set(self.queues), worker_threads=threads)
         worker.queue_prefetch = threads  # take no more than it runs: idle peers get the rest
         worker.start()
@@ -136,23 +137,32 @@ class WorkerNode:
         log.info("Worker %s stopping", self.name)
         self._run(self.stop())
         worker.stop(timeout=30_000)
-        self._sweeper.cancel()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        assert self._done is not None
+        self._loop.call_soon_threadsafe(self._done.set)
+        self._thread.join(timeout=30)
         with contextlib.suppress(Exception):
             self.broker.client.hdel(WORKERS_KEY, self.name)
         self.store.close()
         self.studio.gate.close()
 
+    def _loop_main(self) -> None:
+        """The worker's event loop, run to completion (not forever) so that its helper
+        threads end with it and the process can exit."""
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._done = asyncio.Event()
+        sweeper = asyncio.create_task(self._sweep())
+        self._loop_started.set()
+        await self._done.wait()
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
+
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Runs ``coroutine`` on the worker's loop and waits (from an actor's thread)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-    def _call_soon(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        async def spawn() -> asyncio.Task[None]:
-            return asyncio.create_task(coroutine)
-
-        return self._run(spawn())
 
     # Actors (called in Dramatiq's threads)
 
