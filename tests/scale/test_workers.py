@@ -3,6 +3,7 @@ killed mid-synthesis, cancel within one line, delete during a run, re-voicing on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from dubbing_studio.media.files import owner_tag
 from tests.e2e.conftest import Server
@@ -32,17 +34,8 @@ def report_of(url: str, dub_id: str) -> list[dict[str, Any]]:
     return list(report["segments"])
 
 
-def events_of(cluster: Cluster, dub_id: str) -> list[tuple[int, str, dict[str, Any]]]:
-    with httpx.stream("GET", f"{cluster.url}/api/v1/dubs/{dub_id}/events", timeout=60) as body:
-        text = "".join(body.iter_text())
-    events = []
-    for block in text.split("\r\n\r\n"):
-        fields = dict(
-            line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":"
-        )
-        if "id" in fields:
-            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
-    return events
+def events_of(cluster: Cluster, dub_id: str) -> list[tuple[int, str, Any]]:
+    return events_after(cluster, dub_id, 0)
 
 
 def partial_files(data_dir: Path) -> list[Path]:
@@ -197,3 +190,74 @@ def test_status_shows_queues_workers_and_jobs_and_health_the_servers(cluster: Cl
     assert set(status["jobs"]) == {"queued", "running", "succeeded", "failed", "cancelled"}
     health = httpx.get(f"{cluster.url}/health", timeout=10).json()
     assert (health["status"], health["broker"], health["database"]) == ("healthy", "ok", "ok")
+
+
+def test_a_dub_survives_a_redis_restart_and_its_events_resume_on_a_restarted_api_node(
+    cluster: Cluster, samples_dir: Path
+) -> None:
+    dub_id = submit(cluster.api, samples_dir / "jfk.flac", "es")
+    seen: list[int] = []
+    with httpx.stream("GET", f"{cluster.url}/api/v1/dubs/{dub_id}/events", timeout=300) as body:
+        for line in body.iter_lines():
+            if line.startswith("id: "):
+                seen.append(int(line[4:]))
+            if line == "event: segment" and len(seen) > 3:
+                break
+    restart_redis(cluster)
+    cluster.api.stop()
+    cluster.api.start()  # another port: as good as another node
+
+    resumed = events_after(cluster, dub_id, seen[-1])
+    numbers = [seq for seq, _, _ in resumed]
+    assert numbers[0] == seen[-1] + 1, "resumed right after the last event seen"
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "none missing"
+    assert resumed[-1][1] == "done" and resumed[-1][2]["status"] == "succeeded"
+    assert dub_of(cluster, dub_id)["status"] == "succeeded"
+
+
+def events_after(cluster: Cluster, dub_id: str, seq: int) -> list[tuple[int, str, Any]]:
+    headers = {"Last-Event-ID": str(seq)}
+    url = f"{cluster.url}/api/v1/dubs/{dub_id}/events"
+    with httpx.stream("GET", url, headers=headers, timeout=600) as body:
+        text = "".join(body.iter_text())
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "id" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def restart_redis(cluster: Cluster) -> None:
+    """Stops the test's Redis (nothing saved) and starts it again on the same port."""
+    config = cluster.redis.config_get("*")
+    port, folder, pidfile = config["port"], config["dir"], config["pidfile"]
+    with contextlib.suppress(redis.ConnectionError):
+        cluster.redis.shutdown(nosave=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            pidfile,
+            "--dir",
+            folder,
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(redis.ConnectionError):
+            if cluster.redis.ping():
+                return
+        time.sleep(0.2)
+    raise AssertionError("Redis did not come back")
