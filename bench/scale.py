@@ -6,7 +6,8 @@ For each configuration: a fresh database, an empty Redis and a fresh shared fold
 node (``dubbing-studio serve``) and the workers (``taskset -c N dubbing-studio worker``);
 one warm-up dub per worker (models load once per process), then ``dubs`` dubs submitted at
 once. Each dub is of a different input (JFK with its own length of trailing silence) and
-voice (an espeak-ng variant), so no dub finds another's artifacts. While the dubs run,
+has its own forced glossary term (so its own translation and speech), so no dub finds
+another's artifacts. While the dubs run,
 ``/health`` is polled 10 times a second (p50/p99) and the API process's CPU is read from
 /proc. Scaling efficiency = (2-worker rate / 1-worker rate) / 2.
 
@@ -16,6 +17,7 @@ voice (an espeak-ng variant), so no dub finds another's artifacts. While the dub
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -105,8 +107,11 @@ def _wait(check: Any, what: str, timeout: float = 300.0) -> None:
     sys.exit(f"timed out waiting for {what}")
 
 
-def _submit(url: str, path: Path, voice: str) -> str:
-    options = f'{{"audio_formats": ["wav"], "voice": "espeak-ng:{voice}", "diarize": false}}'
+def _submit(url: str, path: Path, index: int) -> str:
+    term = f"patria número {index}"
+    options = json.dumps(
+        {"audio_formats": ["wav"], "diarize": False, "glossary": {"force": [["country", term]]}}
+    )
     with path.open("rb") as handle:
         response = httpx.post(
             f"{url}/api/v1/dubs",
@@ -133,9 +138,7 @@ def _until_done(url: str, ids: list[str], timeout: float = 1800.0) -> None:
         sys.exit(f"timed out with {len(pending)} dubs unfinished")
 
 
-def run_config(
-    cores: list[int], inputs: list[Path], voices: list[str], dubs: int, root: Path
-) -> dict[str, Any]:
+def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> dict[str, Any]:
     postgres = _env("DUBBING_STUDIO_TEST_POSTGRES_URL")
     redis_url = _env("DUBBING_STUDIO_TEST_REDIS_URL")
     client = redis.Redis.from_url(redis_url)
@@ -167,7 +170,7 @@ def run_config(
             workers.append(Node(["taskset", "-c", str(core), *cli, "worker"], env, root))
         _wait(lambda: client.hlen(WORKERS_KEY) >= len(cores), "the workers")
         used = iter(range(len(inputs)))
-        warm = [_submit(url, inputs[i], voices[i]) for i in (next(used) for _ in cores)]
+        warm = [_submit(url, inputs[i], i) for i in (next(used) for _ in cores)]
         _until_done(url, warm)
 
         latencies: list[float] = []
@@ -175,7 +178,7 @@ def run_config(
         poller = threading.Thread(target=_poll_health, args=(url, latencies, stop))
         cpu_before, started = _cpu_s(api.process.pid), time.monotonic()
         poller.start()
-        batch = [_submit(url, inputs[i], voices[i]) for i in (next(used) for _ in range(dubs))]
+        batch = [_submit(url, inputs[i], i) for i in (next(used) for _ in range(dubs))]
         _until_done(url, batch)
         wall = time.monotonic() - started
         stop.set()
@@ -213,11 +216,6 @@ def _poll_health(url: str, latencies: list[float], stop: threading.Event) -> Non
             stop.wait(0.1)
 
 
-def _voices(count: int) -> list[str]:
-    variants = [f"es+m{n}" for n in range(1, 8)] + [f"es+f{n}" for n in range(1, 6)]
-    return [variants[i % len(variants)] for i in range(count)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 dubs per configuration")
@@ -235,14 +233,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         root = Path(folder)
         count = 2 * (dubs + 2)
-        inputs, voices = _inputs(root, count), _voices(count)
+        inputs = _inputs(root, count)
         # Each configuration gets its own inputs: none finds another's artifacts.
-        one = run_config([0], inputs[: dubs + 2], voices[: dubs + 2], dubs, root)
-        two = run_config([0, 1], inputs[dubs + 2 :], voices[dubs + 2 :], dubs, root)
+        one = run_config([0], inputs[: dubs + 2], dubs, root)
+        two = run_config([0, 1], inputs[dubs + 2 :], dubs, root)
     speedup = two["dubs_per_min"] / one["dubs_per_min"]
     figures.update(one_worker=one, two_workers=two, speedup=speedup, efficiency=speedup / 2)
     print_table(
-        "Dubs on worker processes (jfk.flac → es, espeak-ng voices)",
+        "Dubs on worker processes (jfk.flac → es, default engines)",
         ["workers", "dubs", "wall s", "dubs/min", "health p50 ms", "p99 ms", "API CPU %"],
         [
             [

@@ -186,9 +186,11 @@ class WorkerNode:
         it or it has ended (a message delivered twice)."""
         lease_s = self.settings.lease_s
         job = await self._db(self.store.claim, job_id, self.name, lease_s)
-        if job is None or self._stopping:
-            if job is not None:
-                await self._db(self.store.release, job_id, self.name)
+        if job is None:
+            return
+        if self._stopping:  # shutting down: back to the queue for another worker
+            await self._db(self.store.release, job_id, self.name)
+            await self.submit(job_id)
             return
         run = asyncio.create_task(self._execute(job_id, job.attempts))
         self._runs[job_id] = run
