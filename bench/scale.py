@@ -41,6 +41,7 @@ from dubbing_studio import media
 from dubbing_studio.jobs.schema import Base
 from dubbing_studio.scale.broker import WORKERS_KEY
 
+LOGS = Path(tempfile.gettempdir()) / "bench-scale-logs"
 SAMPLE = REPO_ROOT.parent / "shared" / "samples" / "jfk.flac"
 RATE = 16_000
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,14 +80,11 @@ def _cpu_s(pid: int) -> float:
 
 
 class Node:
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            args,
-            env={**os.environ, **env},
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        with log.open("ab") as output:  # the node's log, shown when a dub fails
+            self.process = subprocess.Popen(
+                args, env={**os.environ, **env}, cwd=cwd, stdout=output, stderr=output
+            )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -130,7 +128,7 @@ def _until_done(url: str, ids: list[str], timeout: float = 1800.0) -> None:
         for dub_id in list(pending):
             dub = httpx.get(f"{url}/api/v1/dubs/{dub_id}", timeout=10).json()
             if dub["status"] in ("failed", "cancelled"):
-                sys.exit(f"dub {dub_id} {dub['status']}: {dub.get('error')}")
+                sys.exit(f"dub {dub_id} {dub['status']}: {dub.get('error')}; logs in {LOGS}")
             if dub["status"] == "succeeded":
                 pending.discard(dub_id)
         time.sleep(0.5)
@@ -154,7 +152,7 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
         "DUBBING_STUDIO_DATABASE_URL": postgres,
         "DUBBING_STUDIO_DATA_DIR": str(data),
         "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
-        "DUBBING_STUDIO_LOG_LEVEL": "warning",
+        "DUBBING_STUDIO_LOG_LEVEL": "info",
         "DUBBING_STUDIO_WHISPER__CPU_THREADS": "1",  # one core per worker
         "DUBBING_STUDIO_LIMITS__MAX_QUEUED_JOBS": "1000",
         "DUBBING_STUDIO_QUOTAS__QUEUED_DUBS": "1000",
@@ -162,12 +160,13 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
     }
     url = f"http://127.0.0.1:{port}"
     cli = [sys.executable, "-m", "dubbing_studio"]
-    api = Node([*cli, "serve", "--port", str(port)], env, root)
+    api = Node([*cli, "serve", "--port", str(port)], env, root, LOGS / "api.log")
     workers: list[Node] = []
     try:
         _wait(lambda: _healthy(url), "the API node")
         for core in cores:
-            workers.append(Node(["taskset", "-c", str(core), *cli, "worker"], env, root))
+            command = ["taskset", "-c", str(core), *cli, "worker"]
+            workers.append(Node(command, env, root, LOGS / f"worker-{core}.log"))
         _wait(lambda: client.hlen(WORKERS_KEY) >= len(cores), "the workers")
         used = iter(range(len(inputs)))
         warm = [_submit(url, inputs[i], i) for i in (next(used) for _ in cores)]
@@ -230,6 +229,8 @@ def main() -> None:
         "revision": revision(),
         "input": {"duration_s": media.probe(SAMPLE).duration, "dubs": dubs},
     }
+    shutil.rmtree(LOGS, ignore_errors=True)
+    LOGS.mkdir()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         root = Path(folder)
         count = 2 * (dubs + 2)

@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, description="The Dramatiq broker, e.g. redis://host/0.")
     lease_s: float = Field(
-        15.0,
+        30.0,
         gt=0,
         description="A worker's claim on a job lapses this long after its last "
         "heartbeat; another worker then takes the job over.",

@@ -96,6 +96,8 @@ def test_a_worker_killed_mid_synthesis_hands_the_dub_to_the_other_with_the_embed
 def test_cancel_stops_the_worker_within_one_line_and_delete_mid_run_leaves_no_files(
     cluster: Cluster, minute_of_speech: Path
 ) -> None:
+    data = cluster.api.data_dir
+    before = artifact_files(data)  # other tests' dubs
     dub_id = submit(cluster.api, minute_of_speech, "es")
     running = wait_for(cluster.api, dub_id, in_synthesis)
     cancelled = httpx.post(f"{cluster.url}/api/v1/dubs/{dub_id}/cancel", timeout=180).json()
@@ -110,10 +112,13 @@ def test_cancel_stops_the_worker_within_one_line_and_delete_mid_run_leaves_no_fi
     wait_for(cluster.api, dub_id, in_synthesis)
     assert httpx.delete(f"{cluster.url}/api/v1/dubs/{dub_id}", timeout=180).status_code == 204
     assert dub_of(cluster, dub_id).get("error_code") == "not_found"
-    data = cluster.api.data_dir
     assert not (data / "projects" / dub_id).exists()
-    leftover = [p for p in (data / "artifacts").rglob("*") if p.is_file()]
+    leftover = sorted(artifact_files(data) - before)
     assert leftover == [], f"orphans of the deleted dub: {leftover[:5]}"
+
+
+def artifact_files(data_dir: Path) -> set[Path]:
+    return {p for p in (data_dir / "artifacts").rglob("*") if p.is_file()}
 
 
 def test_a_line_is_revoiced_and_the_dub_rendered_on_workers(

@@ -16,6 +16,7 @@ from dramatiq.results import ResultFailure, ResultMissing, Results
 from dramatiq.results.backends.redis import RedisBackend
 
 from dubbing_studio.domain.errors import EngineFailed, StudioError
+from dubbing_studio.domain.jobs import JobStatus
 from dubbing_studio.jobs.store import DubStore
 
 # Queues by what their work needs: a whole dub (transcribe, translate, synthesize, mix), and
@@ -88,6 +89,12 @@ class DramatiqRunner:
             if await anyio.to_thread.run_sync(self._store.holder, job_id) is None:
                 break
             held = True
+            job = await anyio.to_thread.run_sync(self._store.get_job, job_id)
+            if job is not None and job.status == JobStatus.RUNNING:
+                # A run starting just then marked it running over the cancel: say it again.
+                await anyio.to_thread.run_sync(
+                    lambda: self._store.update_job(job_id, status=JobStatus.CANCELLED)
+                )
             await asyncio.sleep(0.2)
         return held
 

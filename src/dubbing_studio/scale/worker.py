@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CANCEL_POLL_S = 0.25  # how often a running job's cancel flag is read: well within one line
+HEARTBEAT_S = 1.0  # how often a running job's lease is renewed (it lasts ``lease_s``)
 SWEEP_S = 2.0  # how often orphaned jobs (a dead worker's) are looked for
 DRAIN_S = 60.0  # the longest a cancelled run waits for its engine calls to end
 NO_LIMIT_MS = 7 * 24 * 3600 * 1000  # Dramatiq's time limit, which a long dub must not hit
@@ -74,6 +75,7 @@ class WorkerNode:
         self._done: asyncio.Event | None = None
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        self._handed_over: set[str] = set()  # jobs whose lease another worker took
         dramatiq.actor(
             broker=self.broker,
             actor_name=DUB_ACTOR,
@@ -94,7 +96,8 @@ class WorkerNode:
 
     @property
     def stopping(self) -> bool:
-        return self._stopping
+        """Shutting down, or handing a job over: an interrupted run is left running."""
+        return self._stopping or bool(self._handed_over)
 
     async def start(self) -> None:
         """Started by ``serve``."""
@@ -205,6 +208,7 @@ class WorkerNode:
                     await asyncio.sleep(0.05)
             await self._db(self.store.release, job_id, self.name)
             self._runs.pop(job_id, None)
+            self._handed_over.discard(job_id)
 
     async def _execute(self, job_id: str, attempts: int) -> None:
         job = await self._db(self.store.get_job, job_id)
@@ -223,9 +227,12 @@ class WorkerNode:
             if job is None or job.status == JobStatus.CANCELLED:
                 run.cancel()
                 return
-            if time.monotonic() - renewed >= self.settings.lease_s / 3:
+            if time.monotonic() - renewed >= HEARTBEAT_S:
                 if not await self._db(self.store.renew, job_id, self.name, self.settings.lease_s):
-                    log.warning("Dub %s: lease lost; stopping here", job_id)
+                    # Too slow to renew: another worker took the job over. Stop as at
+                    # shutdown, leaving the job to it (not as a cancel).
+                    log.warning("Dub %s: lease lost to another worker; stopping here", job_id)
+                    self._handed_over.add(job_id)
                     run.cancel()
                     return
                 renewed = time.monotonic()
