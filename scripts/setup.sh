@@ -44,7 +44,7 @@ if [ ! -f "$stamp" ]; then
       --no-binary llama-cpp-python "$llama_spec"
     touch "$llama_stamp"
   fi
-  .venv/bin/python -m pip install -q -e '.[dev,postgres,speakers,separate]'
+  .venv/bin/python -m pip install -q -e '.[dev,postgres,scale,separate,speakers]'
   rm -f .venv/.setup-*
   touch "$stamp"
 fi

@@ -110,15 +110,17 @@ def open_dub_service(settings: Settings, studio: Studio) -> DubService:
 @contextlib.asynccontextmanager
 async def running(dubs: DubService) -> AsyncIterator[DubService]:
     """Start the dub runner and resume unfinished dubs; on exit, stop it and close the store.
-    One process per data folder runs dubs: two would each resume the same ones."""
+    Embedded, one process per data folder runs dubs (two would each resume the same ones);
+    with worker processes, the workers take over a dead worker's dubs themselves."""
     runner = dubs.runner
     if runner is None:
         raise RuntimeError("The dub service has no runner attached.")
     try:
         await runner.start()
-        resumed = await dubs.resume()
-        if resumed:
-            log.info("Resuming %d unfinished dub(s)", len(resumed))
+        if not dubs.settings.distributed:
+            resumed = await dubs.resume()
+            if resumed:
+                log.info("Resuming %d unfinished dub(s)", len(resumed))
         yield dubs
     finally:
         await runner.stop()

@@ -117,10 +117,11 @@ def serve(
     import uvicorn
 
     settings = Settings()
-    if (workers or settings.workers) > 1:
+    if (workers or settings.workers) > 1 and not settings.distributed:
         raise InvalidInput(
             "The embedded job runner lives in one process: run one worker (several would "
-            "each resume and run the same dubs)."
+            "each resume and run the same dubs), or run dubs on worker processes "
+            "(DUBBING_STUDIO_RUNNER=dramatiq)."
         )
     if host:  # the app factory reads its settings again: it must answer this host name
         os.environ["DUBBING_STUDIO_HOST"] = host
@@ -143,6 +144,80 @@ def mcp() -> None:
     from dubbing_studio.mcp_server.stdio import serve_stdio
 
     _run(serve_stdio(Settings()))
+
+
+@app.command()
+@_friendly_errors
+def worker(
+    queues: Annotated[
+        str, typer.Option(help="Queues to take: dub (whole dubs), tts (re-voiced lines).")
+    ] = "dub,tts",
+    processes: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="Jobs at once per process.")] = 1,
+) -> None:
+    """Run dubs from Redis (DUBBING_STUDIO_RUNNER=dramatiq), on this machine's cores."""
+    import logging.config
+    import subprocess
+
+    from dubbing_studio.scale.broker import QUEUES
+    from dubbing_studio.scale.worker import WorkerNode
+
+    settings = Settings()
+    if not settings.distributed:
+        raise InvalidInput("Workers need DUBBING_STUDIO_RUNNER=dramatiq (and its Redis URL).")
+    taken = [q.strip() for q in queues.split(",") if q.strip()]
+    if unknown := set(taken) - set(QUEUES):
+        raise InvalidInput(f"Unknown queue(s) {sorted(unknown)}; there are {list(QUEUES)}.")
+    if processes > 1:  # one child per process, each loading its own models
+        command = [sys.executable, "-m", "dubbing_studio", "worker", "--queues", queues]
+        children = [
+            subprocess.Popen([*command, "--threads", str(threads)]) for _ in range(processes)
+        ]
+        try:
+            for child in children:
+                child.wait()
+        except KeyboardInterrupt:
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.wait()
+        return
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    WorkerNode(settings, taken).serve(threads)
+
+
+@app.command()
+@_friendly_errors
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Queues, workers and jobs by state (dubs on worker processes)."""
+    from dubbing_studio.jobs.store import DubStore
+    from dubbing_studio.scale.broker import build_broker, cluster_status
+
+    settings = Settings()
+    if not settings.distributed or settings.redis_url is None:
+        raise InvalidInput("No worker processes here: DUBBING_STUDIO_RUNNER is not dramatiq.")
+    store = DubStore(settings.database)
+    try:
+        found = cluster_status(build_broker(settings.redis_url), store)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    table = Table("queue", "waiting")
+    for queue, waiting in found["queues"].items():
+        table.add_row(queue, str(waiting))
+    Console().print(table)
+    table = Table("worker", "queues", "running")
+    for name, seen in found["workers"].items():
+        table.add_row(name, ",".join(seen["queues"]), ",".join(seen["running"]) or "-")
+    Console().print(table)
+    table = Table("jobs", "count")
+    for state, count in found["jobs"].items():
+        table.add_row(state, str(count))
+    Console().print(table)
 
 
 @app.command()

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -225,6 +233,18 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: a SQLite file in the data folder."
     )
     max_concurrent_jobs: int = Field(2, description="Dubs running at once in this process.")
+    runner: Literal["embedded", "dramatiq"] = Field(
+        "embedded",
+        description="'embedded': dubs run inside the API process; 'dramatiq': on worker "
+        "processes (`dubbing-studio worker`) fed through Redis, with a PostgreSQL store.",
+    )
+    redis_url: str | None = Field(None, description="The Dramatiq broker, e.g. redis://host/0.")
+    lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="A worker's claim on a job lapses this long after its last "
+        "heartbeat; another worker then takes the job over.",
+    )
     model_idle_ttl_s: float = Field(600.0, description="Unload a model idle this long.")
     engine_concurrency: int = Field(1, description="Inferences at once per engine.")
     worker_niceness: int = Field(
@@ -263,6 +283,17 @@ class Settings(BaseSettings):
     espeak: EspeakSettings = EspeakSettings()
     apertium: ApertiumSettings = ApertiumSettings()
     openai: OpenAISettings = OpenAISettings()
+
+    @model_validator(mode="after")
+    def _scale_out_needs_servers(self) -> Settings:
+        if self.runner == "dramatiq" and not self.redis_url:
+            raise ValueError("DUBBING_STUDIO_RUNNER=dramatiq needs DUBBING_STUDIO_REDIS_URL")
+        if self.runner == "dramatiq" and not (self.database_url or "").startswith("postgresql"):
+            raise ValueError(
+                "DUBBING_STUDIO_RUNNER=dramatiq needs a shared PostgreSQL store: set "
+                "DUBBING_STUDIO_DATABASE_URL=postgresql+psycopg://…"
+            )
+        return self
 
     @field_validator("api_keys")
     @classmethod
@@ -321,6 +352,11 @@ class Settings(BaseSettings):
             timeout_s=own.timeout_s or cfg.timeout_s,
             configured=api_key is not None or base_url is not None,
         )
+
+    @property
+    def distributed(self) -> bool:
+        """Dubs run on worker processes, possibly on other machines."""
+        return self.runner == "dramatiq"
 
     @property
     def database(self) -> str:

@@ -202,7 +202,9 @@ def test_editing_while_running_is_a_conflict_and_delete_leaves_nothing(
     assert conflict.status_code == 409, conflict.text
     follow(client, created["id"])
     project = studio_settings.data_dir / "projects" / created["id"]
-    artifacts = [Path(p) for p in json.loads((project / "artifacts.json").read_text())]
+    recorded = json.loads((project / "artifacts.json").read_text())
+    assert not any(Path(p).is_absolute() for p in recorded), "stored relative to the store"
+    artifacts = [studio_settings.data_dir / "artifacts" / p for p in recorded]
     assert artifacts and all(p.exists() for p in artifacts)
     assert client.delete(base).status_code == 204
     assert not project.exists()

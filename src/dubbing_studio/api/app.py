@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -29,14 +30,19 @@ from dubbing_studio.bootstrap import (
     running,
 )
 from dubbing_studio.config import Settings
+from dubbing_studio.jobs.runner import JobRunner
 from dubbing_studio.jobs.store import ApiKeyStore
 from dubbing_studio.mcp_server.http import mount_mcp
 from dubbing_studio.mcp_server.server import build_mcp_server
 from dubbing_studio.services.batches import BatchService
 from dubbing_studio.services.dubs import DubService
+from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import RateLimiter
 from dubbing_studio.services.studio import Studio
 from dubbing_studio.web import mount_studio
+
+if TYPE_CHECKING:
+    from dubbing_studio.scale.events import EventRelay
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +61,17 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         # Python hands the GIL between threads every 5 ms by default; with inference threads
         # busy, each hand-back to the event loop can wait that long, many times per request.
         sys.setswitchinterval(GIL_SWITCH_S)
-        await anyio.to_thread.run_sync(preload_engine_libraries)
+        if not settings.distributed:  # with worker processes, this node runs no engine
+            await anyio.to_thread.run_sync(preload_engine_libraries)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_stale_uploads(settings.temp_dir, STALE_UPLOAD_S)
         if removed:
             log.info("Removed %d stale upload(s) from %s", removed, settings.temp_dir)
         dubs = await anyio.to_thread.run_sync(open_dub_service, settings, studio)
         keyring.attach(ApiKeyStore(dubs.store))
+        relay = None
+        if settings.distributed:
+            dubs.runner, relay = await _attach_workers(app, settings, dubs, dubs.hub)
         app.state.dubs = dubs
         app.state.batches = BatchService(dubs)
         stop_metrics = metrics.watch(studio.gate, dubs)
@@ -73,6 +83,8 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            if relay is not None:
+                await anyio.to_thread.run_sync(relay.stop)
             stop_metrics()
             studio.gate.close()
 
@@ -86,6 +98,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         lifespan=lifespan,
     )
     app.state.studio = studio
+    app.state.health_checks = None  # with worker processes: the broker's and database's
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
 
     def app_dubs() -> DubService:
@@ -134,6 +147,25 @@ def remove_stale_uploads(temp_dir: Path, max_age_s: float) -> int:
                 path.unlink()
                 removed += 1
     return removed
+
+
+async def _attach_workers(
+    app: FastAPI, settings: Settings, dubs: DubService, hub: EventHub
+) -> tuple[JobRunner, EventRelay]:
+    """Dubs go to worker processes through Redis; events come back through PostgreSQL."""
+    from dubbing_studio.scale.broker import DramatiqRunner, build_broker, health
+    from dubbing_studio.scale.events import EventRelay
+
+    assert settings.redis_url is not None  # checked by the settings
+    broker = build_broker(settings.redis_url)
+    runner = DramatiqRunner(broker, dubs.store)
+    dubs.revoice_elsewhere = runner.revoice
+    app.state.health_checks = lambda: health(broker, dubs.store)
+    # Only this machine's dead processes' partial files: the folder is shared.
+    await anyio.to_thread.run_sync(dubs.remove_partial_files, True)
+    relay = EventRelay(settings.database, hub, asyncio.get_running_loop())
+    relay.start()
+    return runner, relay
 
 
 async def _release_idle_models(studio: Studio) -> None:

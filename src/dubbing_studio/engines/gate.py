@@ -49,6 +49,8 @@ class EngineGate:
             initargs=(niceness,),
         )
         self._timers: list[EngineTimer] = []
+        self._lock = threading.Lock()
+        self._in_flight = 0  # calls running in the pool (a cancelled caller leaves its call)
 
     def add_timer(self, timer: EngineTimer) -> Callable[[], None]:
         """Tell ``timer`` about every engine call from now on; returns what removes it."""
@@ -65,7 +67,22 @@ class EngineGate:
         """CPU work that is not an engine's (stretching, mixing, encoding): no slot needed."""
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        return await loop.run_in_executor(self._pool, context.run, partial(fn, *args, **kwargs))
+        call = partial(context.run, self._counted, partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self._pool, call)
+
+    @property
+    def busy(self) -> bool:
+        """Work still runs in the pool, perhaps for a caller that was cancelled."""
+        return self._in_flight > 0
+
+    def _counted(self, call: Callable[[], T]) -> T:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return call()
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def _timed(self, key: str, call: Callable[[], T]) -> T:
         started = time.perf_counter()

@@ -28,6 +28,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     update,
 )
@@ -58,6 +59,7 @@ _JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(DubJob))
 _UPDATABLE = _JOB_FIELDS - {"id"}
 USAGE_WINDOW = timedelta(days=1)  # quotas on submitted audio are per day
 ADMISSION_LOCK = 0x0D0B  # PostgreSQL advisory lock serializing admissions
+EVENTS_CHANNEL = "dubbing_studio_events"  # PostgreSQL NOTIFY channel: payload, a job id
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,15 @@ class DubStore:
         self._write_engine = self._engine.execution_options(**{_WRITE: True})
         self._reads = sessionmaker(self._engine, expire_on_commit=False)
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    @property
+    def postgres(self) -> bool:
+        return self.url.get_backend_name() == "postgresql"
+
+    def ping(self) -> None:
+        """Raises when the database cannot be reached."""
+        with self._engine.connect() as connection:
+            connection.execute(select(1))
 
     def close(self) -> None:
         """Closes pooled connections (at shutdown, or before deleting a SQLite file)."""
@@ -277,6 +288,71 @@ class DubStore:
             )
             return [_job_from_row(row) for row in rows]
 
+    # Leases: which worker process runs a job (dubs on worker processes only)
+
+    def claim(self, job_id: str, owner: str, lease_s: float) -> DubJob | None:
+        """Leases an unfinished job that no live lease holds to ``owner`` for ``lease_s``;
+        None when another worker holds it, or it has ended or is gone. The row is locked
+        (skipped when another claimant has it), so two claimants never both win."""
+        now = _now()
+        query = select(JobRow).where(
+            JobRow.id == job_id,
+            JobRow.status.in_(_UNFINISHED),
+            or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
+        )
+        with self._writes.begin() as session:
+            row = session.scalar(query.with_for_update(skip_locked=True))
+            if row is None:
+                return None
+            row.lease_owner, row.lease_until = owner, now + timedelta(seconds=lease_s)
+            return _job_from_row(row)
+
+    def renew(self, job_id: str, owner: str, lease_s: float) -> bool:
+        """The heartbeat: extends ``owner``'s lease; False when it no longer holds one."""
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner)
+            .values(lease_until=_now() + timedelta(seconds=lease_s))
+        )
+        with self._writes.begin() as session:
+            return _rowcount(session, statement) > 0
+
+    def release(self, job_id: str, owner: str) -> None:
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
+        with self._writes.begin() as session:
+            session.execute(statement)
+
+    def holder(self, job_id: str) -> str | None:
+        """The worker whose live lease holds the job, if any."""
+        with self._reads.begin() as session:
+            return session.scalar(
+                select(JobRow.lease_owner).where(JobRow.id == job_id, JobRow.lease_until >= _now())
+            )
+
+    def leases(self) -> dict[str, str]:
+        """Live leases: job id -> worker."""
+        with self._reads.begin() as session:
+            rows = session.execute(
+                select(JobRow.id, JobRow.lease_owner).where(JobRow.lease_until >= _now())
+            ).all()
+        return {job_id: owner for job_id, owner in rows if owner}
+
+    def orphaned(self) -> list[str]:
+        """Running jobs whose worker's lease lapsed: a dead worker's, to be taken over."""
+        with self._reads.begin() as session:
+            return list(
+                session.scalars(
+                    select(JobRow.id).where(
+                        JobRow.status == _RUNNING,
+                        or_(JobRow.lease_until.is_(None), JobRow.lease_until < _now()),
+                    )
+                )
+            )
+
     # Segments
 
     def replace_segments(
@@ -336,6 +412,8 @@ class DubStore:
                 raise KeyError(job_id)
             job_event = JobEvent(job_id=job_id, seq=seq, type=type, data=data, created_at=_now())
             session.add(EventRow(**dataclasses.asdict(job_event)))
+            if self.postgres:  # wakes the followers on every API node, once this commits
+                session.execute(select(func.pg_notify(EVENTS_CHANNEL, job_id)))
         return job_event
 
     def events_after(self, job_id: str, after_seq: int, limit: int = 500) -> list[JobEvent]:

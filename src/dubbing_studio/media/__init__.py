@@ -23,7 +23,7 @@ from dubbing_studio.media.encode import (
     extension,
     write_audio,
 )
-from dubbing_studio.media.files import make_temp_file, temp_path
+from dubbing_studio.media.files import left_by_dead_process, make_temp_file, owner_tag, temp_path
 from dubbing_studio.media.mux import mux_dub
 from dubbing_studio.media.pitch import pitch_shift, track_f0
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
@@ -55,6 +55,7 @@ __all__ = [
     "decode_untrusted",
     "encode_audio",
     "extension",
+    "left_by_dead_process",
     "loudness",
     "make_temp_file",
     "music_bed",
@@ -62,6 +63,7 @@ __all__ = [
     "normalize_loudness",
     "open_input",
     "over_music",
+    "owner_tag",
     "pitch_shift",
     "probe",
     "probe_untrusted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ def make_temp_file(dir: str | os.PathLike[str], prefix: str, suffix: str = "") -
     """``tempfile.mkstemp`` with the permissions a plain ``open()`` would give (0666 less the
     umask) instead of 0600: these files are renamed into place as outputs, which a web server
     or a colleague in the same group must be able to read."""
-    fd, name = tempfile.mkstemp(dir=dir, prefix=prefix, suffix=suffix)
+    fd, name = tempfile.mkstemp(dir=dir, prefix=prefix + owner_tag(), suffix=suffix)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     except BaseException:
@@ -21,6 +22,28 @@ def make_temp_file(dir: str | os.PathLike[str], prefix: str, suffix: str = "") -
         os.unlink(name)
         raise
     return fd, Path(name)
+
+
+def owner_tag() -> str:
+    """This process in a temp file's name (``host~pid~``): on storage that processes of
+    several machines share, a clean-up then removes only what dead processes of its own
+    machine left, never another process's write in flight."""
+    return f"{socket.gethostname()}~{os.getpid()}~"
+
+
+def left_by_dead_process(path: Path) -> bool:
+    """A temp file named by ``owner_tag`` whose process, on this machine, is gone."""
+    host, _, rest = path.name.partition("-")[2].partition("~")
+    pid = rest.partition("~")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def current_umask() -> int:

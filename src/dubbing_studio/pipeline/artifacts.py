@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dubbing_studio.domain.speech import FloatAudio
-from dubbing_studio.media.files import make_temp_file
+from dubbing_studio.media.files import left_by_dead_process, make_temp_file
 
 
 def digest_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -109,12 +109,14 @@ class ArtifactStore:
                 removed += 1
         return removed
 
-    def remove_partials(self) -> int:
-        """Temp files of writes a killed process never finished."""
+    def remove_partials(self, dead_only: bool = False) -> int:
+        """Temp files of writes a killed process never finished; ``dead_only``: only those
+        of dead processes of this machine (the store is shared with live writers)."""
         removed = 0
         if self.root.exists():
             for pattern in ("*/.partial-*", "*/.tmp-*"):
                 for partial in self.root.glob(pattern):
-                    partial.unlink(missing_ok=True)
-                    removed += 1
+                    if not dead_only or left_by_dead_process(partial):
+                        partial.unlink(missing_ok=True)
+                        removed += 1
         return removed

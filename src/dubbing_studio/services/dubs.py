@@ -14,7 +14,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from dubbing_studio.pipeline.artifacts import ArtifactStore, digest_file
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 from dubbing_studio.pipeline.context import DubContext, DubEngines, Progress, ProgressCallback
 from dubbing_studio.pipeline.runner import DubPipeline
-from dubbing_studio.pipeline.speech import character_of, speak_line
+from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import QuotaPolicy
@@ -110,6 +110,9 @@ class DubService:
         self._live: dict[str, set[Path]] = {}
         # Told each finished stage's name and seconds (the app's metrics).
         self.on_stage_done: Callable[[str, float], None] = _ignore_stage
+        # Where one line is re-voiced: None here; with worker processes, on a worker (it
+        # stores the line and its audio; this node then only reads them).
+        self.revoice_elsewhere: Callable[[str, str], Awaitable[None]] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
     async def resume(self) -> list[str]:
@@ -120,25 +123,35 @@ class DubService:
         so attempts on an unfinished job are runs that ended with the process dying. Such a
         job runs alone (a crash beside it must not be blamed on it); after
         ``MAX_CRASHED_RUNS`` it is failed for good."""
-        await anyio.to_thread.run_sync(self._remove_partial_files)
+        await anyio.to_thread.run_sync(self.remove_partial_files)
         jobs = await self._db(self.store.claim_unfinished)
         resumed = []
         for job in sorted(jobs, key=lambda j: j.attempts == 0):  # suspects first
-            if job.attempts >= MAX_CRASHED_RUNS:
-                log.warning("Dub %s crashed the server %d times; failing it", job.id, job.attempts)
-                await self._end(job.id, JobStatus.FAILED, CRASHED_DETAIL, CRASHED_CODE)
+            if await self.given_up(job):
                 continue
             job = await self._db(self.store.update_job, job.id, status=JobStatus.QUEUED)
             await self._submit(job)
             resumed.append(job.id)
         return resumed
 
-    def _remove_partial_files(self) -> None:
-        self.artifacts.remove_partials()
+    async def given_up(self, job: DubJob) -> bool:
+        """Fails a job whose runs ended with their process dying ``MAX_CRASHED_RUNS`` times
+        (see ``resume``); True if it was."""
+        if job.attempts < MAX_CRASHED_RUNS:
+            return False
+        log.warning("Dub %s crashed its process %d times; failing it", job.id, job.attempts)
+        await self._end(job.id, JobStatus.FAILED, CRASHED_DETAIL, CRASHED_CODE)
+        return True
+
+    def remove_partial_files(self, dead_only: bool = False) -> None:
+        """Temp files of writes a killed process never finished. ``dead_only``: on storage
+        other processes share, only those that dead processes of this machine left."""
+        self.artifacts.remove_partials(dead_only)
         if self.projects.exists():
             for pattern in ("*/outputs/.partial-*", "*/outputs/.tmp-*", "*/.partial-*"):
                 for partial in self.projects.glob(pattern):
-                    partial.unlink(missing_ok=True)
+                    if not dead_only or media.left_by_dead_process(partial):
+                        partial.unlink(missing_ok=True)
 
     # --- create -------------------------------------------------------------------------
     async def admit(
@@ -201,7 +214,7 @@ class DubService:
                 updated_at=now,
                 status=JobStatus.QUEUED,
                 input_name=input_name or stored.name,
-                input_path=str(stored),
+                input_path=str(stored.relative_to(self.settings.data_dir)),
                 input_digest=digest,
                 plan=plan,
                 duration_s=duration_s,
@@ -272,7 +285,7 @@ class DubService:
                 else None
             )
             result = await self.pipeline.run(
-                Path(job.input_path),
+                self.input_path(job),
                 job.plan,
                 self._folder(job_id) / "outputs",
                 transcript=transcript,
@@ -421,6 +434,21 @@ class DubService:
     async def synthesize_segment(self, job_id: str, segment_id: str) -> bytes:
         """Re-voice one line now and return it as WAV. The line stays stale until the next
         render puts it into the mix."""
+        if self.revoice_elsewhere is None:
+            line = await self.revoice(job_id, segment_id)
+            clip, rate = line.samples, line.sample_rate
+        else:
+            await self._idle_job(job_id)
+            await self.revoice_elsewhere(job_id, segment_id)
+            segment = _find(await self._db(self.store.get_segments, job_id), segment_id)
+            stored = self.artifacts.load_audio(segment.audio_key) if segment.audio_key else None
+            if stored is None:
+                raise NotFound(f"Line {segment_id} has no dubbed audio.")
+            clip, rate = stored
+        return await self.studio.gate.compute(media.encode_audio, clip, rate, "wav")
+
+    async def revoice(self, job_id: str, segment_id: str) -> FittedLine:
+        """Re-voice one line and store it, stale (see ``synthesize_segment``)."""
         job = await self._idle_job(job_id)
         segments = await self._db(self.store.get_segments, job_id)
         segment = _find(segments, segment_id)
@@ -460,9 +488,7 @@ class DubService:
             self.store.update_segment, job_id, line.segment.edited(status=SegmentStatus.STALE)
         )
         await self._event(job_id, "segment", {"segment": segment_json(saved)})
-        return await self.studio.gate.compute(
-            media.encode_audio, line.samples, line.sample_rate, "wav"
-        )
+        return line
 
     async def render(self, job_id: str) -> DubJob:
         """Rebuild stale lines, then mix and export again."""
@@ -541,7 +567,7 @@ class DubService:
         if track == "source":
             clip, rate = await self.studio.gate.compute(
                 lambda: media.decode_untrusted(
-                    Path(job.input_path),
+                    self.input_path(job),
                     sample_rate=None,
                     channels="stereo",
                     start_s=segment.start,
@@ -569,7 +595,8 @@ class DubService:
         return path
 
     def input_path(self, job: DubJob) -> Path:
-        return Path(job.input_path)
+        """Stored relative to the data folder (every node mounts it where it likes)."""
+        return self.settings.data_dir / job.input_path
 
     # --- helpers ------------------------------------------------------------------------
     async def _idle_job(self, job_id: str) -> DubJob:
@@ -592,7 +619,8 @@ class DubService:
         record = self._folder(job_id) / ARTIFACTS_FILE
         if not record.exists():
             return set()
-        return {Path(p) for p in json.loads(record.read_text(encoding="utf-8"))}
+        paths = json.loads(record.read_text(encoding="utf-8"))
+        return {self.artifacts.root / p for p in paths}  # relative, or absolute from before
 
     async def _remember_live(self, job_id: str) -> None:
         used = self._live.pop(job_id, set())
@@ -601,9 +629,11 @@ class DubService:
 
     def _remember_artifacts(self, job_id: str, used: frozenset[Path]) -> None:
         known = self._artifacts_of(job_id) | {p for p in used if p.exists()}  # not misses
+        root = self.artifacts.root
+        relative = sorted(str(p.relative_to(root) if p.is_relative_to(root) else p) for p in known)
         record = self._folder(job_id) / ARTIFACTS_FILE
-        partial = record.with_name(f".partial-{record.name}")
-        partial.write_text(json.dumps(sorted(map(str, known))), encoding="utf-8")
+        partial = record.with_name(f".partial-{media.owner_tag()}{record.name}")
+        partial.write_text(json.dumps(relative), encoding="utf-8")
         partial.replace(record)
 
 

@@ -32,6 +32,10 @@ audio = APIRouter(
 class Health(BaseModel):
     status: str = "healthy"
     openai_api_configured: bool
+    broker: str | None = Field(None, description="With worker processes: Redis, 'ok' or why not.")
+    database: str | None = Field(
+        None, description="With worker processes: PostgreSQL, 'ok' or why not."
+    )
     version: str = API_VERSION
     app_version: str = __version__
 
@@ -43,9 +47,13 @@ class Root(BaseModel):
 
 
 @public.get("/health", response_model=Health)
-async def health(studio: StudioDep) -> Health:
-    """Liveness plus whether OpenAI is configured; cheap enough to poll under load."""
-    return Health(openai_api_configured=studio.settings.openai_configured)
+async def health(studio: StudioDep, request: Request) -> Health:
+    """Liveness plus whether OpenAI is configured, and with worker processes whether Redis
+    and PostgreSQL answer ("degraded" when one does not); cheap enough to poll under load."""
+    checks = request.app.state.health_checks
+    servers = await anyio.to_thread.run_sync(checks) if checks is not None else {}
+    status = "healthy" if all(v == "ok" for v in servers.values()) else "degraded"
+    return Health(status=status, openai_api_configured=studio.settings.openai_configured, **servers)
 
 
 @public.get("/", response_model=Root)

@@ -1,0 +1,265 @@
+"""Dubs per wall minute on worker processes: 1 worker pinned to 1 core against 2 workers on
+2 cores, inside one run, and what the API node costs while they work.
+
+Run under real servers (``bash scripts/with-services.sh .venv/bin/python bench/scale.py``).
+For each configuration: a fresh database, an empty Redis and a fresh shared folder; one API
+node (``dubbing-studio serve``) and the workers (``taskset -c N dubbing-studio worker``);
+one warm-up dub per worker (models load once per process), then ``dubs`` dubs submitted at
+once. Each dub is of a different input (JFK with its own length of trailing silence) and
+has its own forced glossary term (so its own translation and speech), so no dub finds
+another's artifacts. While the dubs run,
+``/health`` is polled 10 times a second (p50/p99) and the API process's CPU is read from
+/proc. Scaling efficiency = (2-worker rate / 1-worker rate) / 2.
+
+    bash scripts/with-services.sh .venv/bin/python bench/scale.py [--quick] [--dubs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import redis
+from sqlalchemy import create_engine, text
+
+from common import REPO_ROOT, emit_json, finish, machine, print_table, revision
+from dubbing_studio import media
+from dubbing_studio.jobs.schema import Base
+from dubbing_studio.scale.broker import WORKERS_KEY
+
+LOGS = Path(tempfile.gettempdir()) / "bench-scale-logs"
+SAMPLE = REPO_ROOT.parent / "shared" / "samples" / "jfk.flac"
+RATE = 16_000
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        sys.exit(f"{name} is not set: run under bash scripts/with-services.sh")
+    return value
+
+
+def _reset(postgres: str, client: redis.Redis) -> None:
+    engine = create_engine(postgres)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    client.flushdb()
+
+
+def _inputs(folder: Path, count: int) -> list[Path]:
+    speech, _ = media.decode_audio(SAMPLE, sample_rate=RATE)
+    paths = []
+    for index in range(count):
+        tail = np.zeros(int(RATE * (0.2 + 0.05 * index)), dtype=np.float32)
+        path = folder / f"jfk-{index}.wav"
+        media.write_audio(path, np.concatenate([speech, tail]), RATE, "wav")
+        paths.append(path)
+    return paths
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class Node:
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        with log.open("ab") as output:  # the node's log, shown when a dub fails
+            self.process = subprocess.Popen(
+                args, env={**os.environ, **env}, cwd=cwd, stdout=output, stderr=output
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait(check: Any, what: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def _submit(url: str, path: Path, index: int) -> str:
+    term = f"patria número {index}"
+    options = json.dumps(
+        {"audio_formats": ["wav"], "diarize": False, "glossary": {"force": [["country", term]]}}
+    )
+    with path.open("rb") as handle:
+        response = httpx.post(
+            f"{url}/api/v1/dubs",
+            files={"file": (path.name, handle)},
+            data={"target_language": "es", "options": options},
+            timeout=60,
+        )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def _until_done(url: str, ids: list[str], timeout: float = 1800.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(ids)
+    while pending and time.monotonic() < deadline:
+        for dub_id in list(pending):
+            dub = httpx.get(f"{url}/api/v1/dubs/{dub_id}", timeout=10).json()
+            if dub["status"] in ("failed", "cancelled"):
+                sys.exit(f"dub {dub_id} {dub['status']}: {dub.get('error')}; logs in {LOGS}")
+            if dub["status"] == "succeeded":
+                pending.discard(dub_id)
+        time.sleep(0.5)
+    if pending:
+        sys.exit(f"timed out with {len(pending)} dubs unfinished")
+
+
+def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> dict[str, Any]:
+    postgres = _env("DUBBING_STUDIO_TEST_POSTGRES_URL")
+    redis_url = _env("DUBBING_STUDIO_TEST_REDIS_URL")
+    client = redis.Redis.from_url(redis_url)
+    _reset(postgres, client)
+    data = root / f"data-{len(cores)}"
+    shutil.rmtree(data, ignore_errors=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "DUBBING_STUDIO_RUNNER": "dramatiq",
+        "DUBBING_STUDIO_REDIS_URL": redis_url,
+        "DUBBING_STUDIO_DATABASE_URL": postgres,
+        "DUBBING_STUDIO_DATA_DIR": str(data),
+        "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
+        "DUBBING_STUDIO_LOG_LEVEL": "info",
+        "DUBBING_STUDIO_WHISPER__CPU_THREADS": "1",  # one core per worker
+        "DUBBING_STUDIO_LIMITS__MAX_QUEUED_JOBS": "1000",
+        "DUBBING_STUDIO_QUOTAS__QUEUED_DUBS": "1000",
+        "DUBBING_STUDIO_RATE_LIMIT__REQUESTS_PER_MINUTE": "0",
+    }
+    url = f"http://127.0.0.1:{port}"
+    cli = [sys.executable, "-m", "dubbing_studio"]
+    api = Node([*cli, "serve", "--port", str(port)], env, root, LOGS / "api.log")
+    workers: list[Node] = []
+    try:
+        _wait(lambda: _healthy(url), "the API node")
+        for core in cores:
+            command = ["taskset", "-c", str(core), *cli, "worker"]
+            workers.append(Node(command, env, root, LOGS / f"worker-{core}.log"))
+        _wait(lambda: client.hlen(WORKERS_KEY) >= len(cores), "the workers")
+        used = iter(range(len(inputs)))
+        warm = [_submit(url, inputs[i], i) for i in (next(used) for _ in cores)]
+        _until_done(url, warm)
+
+        latencies: list[float] = []
+        stop = threading.Event()
+        poller = threading.Thread(target=_poll_health, args=(url, latencies, stop))
+        cpu_before, started = _cpu_s(api.process.pid), time.monotonic()
+        poller.start()
+        batch = [_submit(url, inputs[i], i) for i in (next(used) for _ in range(dubs))]
+        _until_done(url, batch)
+        wall = time.monotonic() - started
+        stop.set()
+        poller.join()
+        api_cpu = (_cpu_s(api.process.pid) - cpu_before) / wall * 100
+    finally:
+        for node in [*workers, api]:
+            node.stop()
+    latencies.sort()
+    return {
+        "workers": len(cores),
+        "dubs": dubs,
+        "wall_s": wall,
+        "dubs_per_min": dubs / wall * 60,
+        "health_p50_ms": statistics.median(latencies) * 1000,
+        "health_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "health_polls": len(latencies),
+        "api_cpu_pct": api_cpu,
+    }
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _poll_health(url: str, latencies: list[float], stop: threading.Event) -> None:
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            client.get(f"{url}/health").raise_for_status()
+            latencies.append(time.perf_counter() - started)
+            stop.wait(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 dubs per configuration")
+    parser.add_argument("--dubs", type=int, default=None, help="dubs per configuration")
+    args = parser.parse_args()
+    dubs = args.dubs or (2 if args.quick else 6)
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("needs 2 cores")
+    figures: dict[str, Any] = {
+        "quick": args.quick,
+        "machine": machine(),
+        "revision": revision(),
+        "input": {"duration_s": media.probe(SAMPLE).duration, "dubs": dubs},
+    }
+    shutil.rmtree(LOGS, ignore_errors=True)
+    LOGS.mkdir()
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
+        root = Path(folder)
+        count = 2 * (dubs + 2)
+        inputs = _inputs(root, count)
+        # Each configuration gets its own inputs: none finds another's artifacts.
+        one = run_config([0], inputs[: dubs + 2], dubs, root)
+        two = run_config([0, 1], inputs[dubs + 2 :], dubs, root)
+    speedup = two["dubs_per_min"] / one["dubs_per_min"]
+    figures.update(one_worker=one, two_workers=two, speedup=speedup, efficiency=speedup / 2)
+    print_table(
+        "Dubs on worker processes (jfk.flac → es, default engines)",
+        ["workers", "dubs", "wall s", "dubs/min", "health p50 ms", "p99 ms", "API CPU %"],
+        [
+            [
+                r["workers"],
+                r["dubs"],
+                r["wall_s"],
+                r["dubs_per_min"],
+                r["health_p50_ms"],
+                r["health_p99_ms"],
+                r["api_cpu_pct"],
+            ]
+            for r in (one, two)
+        ],
+    )
+    print(f"\nspeedup {speedup:.2f}x, scaling efficiency {speedup / 2:.0%}")
+    finish(figures)
+    emit_json(figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The Dramatiq side every node shares: the broker, the queues and messages, and the job
+runner an API node uses to hand dubs to workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from typing import Any
+
+import anyio.to_thread
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.results import ResultFailure, ResultMissing, Results
+from dramatiq.results.backends.redis import RedisBackend
+
+from dubbing_studio.domain.errors import EngineFailed, StudioError
+from dubbing_studio.domain.jobs import JobStatus
+from dubbing_studio.jobs.store import DubStore
+
+# Queues by what their work needs: a whole dub (transcribe, translate, synthesize, mix), and
+# one line re-voiced (synthesis only), so a machine can take only the second.
+DUB_QUEUE = "dub"
+LINE_QUEUE = "tts"
+QUEUES = (DUB_QUEUE, LINE_QUEUE)
+DUB_ACTOR = "run_dub"
+LINE_ACTOR = "revoice_line"
+HEARTBEAT_TIMEOUT_MS = 30_000  # Dramatiq requeues a silent worker's messages after this
+REVOICE_TIMEOUT_S = 600.0
+RESULT_POLL_S = 0.1
+CANCEL_WAIT_S = 120.0  # the longest a cancel waits for the worker to let go of the job
+WORKERS_KEY = "dubbing-studio:workers"  # Redis hash: worker -> "queues|seen at|jobs"
+WORKER_SEEN_S = 15.0  # workers announce themselves every few seconds
+
+
+def worker_name() -> str:
+    """A worker process as leases and status name it: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_broker(redis_url: str) -> RedisBroker:
+    broker = RedisBroker(
+        url=redis_url,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=10_000,  # of a million fetches: a dead worker's messages return soon
+    )
+    broker.add_middleware(Results(backend=RedisBackend(client=broker.client)))
+    for queue in QUEUES:
+        broker.declare_queue(queue)
+    return broker
+
+
+def dub_message(job_id: str) -> Message[Any]:
+    return Message(
+        queue_name=DUB_QUEUE, actor_name=DUB_ACTOR, args=(job_id,), kwargs={}, options={}
+    )
+
+
+class DramatiqRunner:
+    """The ``JobRunner`` of an API node whose dubs run on worker processes: a submitted job
+    becomes a message; a cancel is the job's status in the store (set by the service before
+    it calls ``cancel``), which the worker holding the job checks between lines."""
+
+    def __init__(self, broker: RedisBroker, store: DubStore) -> None:
+        self._broker = broker
+        self._store = store
+
+    @property
+    def stopping(self) -> bool:
+        return False  # nothing runs in this process
+
+    async def start(self) -> None:
+        """Nothing to start: workers take messages themselves."""
+
+    async def stop(self) -> None:
+        """Nothing runs here to stop."""
+
+    async def submit(self, job_id: str, client_id: str | None = None, alone: bool = False) -> None:
+        # Quotas per client were checked at admission; "alone" is the workers' lease rule.
+        await anyio.to_thread.run_sync(self._broker.enqueue, dub_message(job_id))
+
+    async def cancel(self, job_id: str) -> bool:
+        """Waits until no worker holds the job (its run has stopped and written its last
+        file), so a delete that follows leaves nothing behind; True if one held it."""
+        held = False
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while time.monotonic() < deadline:
+            if await anyio.to_thread.run_sync(self._store.holder, job_id) is None:
+                break
+            held = True
+            job = await anyio.to_thread.run_sync(self._store.get_job, job_id)
+            if job is not None and job.status == JobStatus.RUNNING:
+                # A run starting just then marked it running over the cancel: say it again.
+                await anyio.to_thread.run_sync(
+                    lambda: self._store.update_job(job_id, status=JobStatus.CANCELLED)
+                )
+            await asyncio.sleep(0.2)
+        return held
+
+    async def revoice(self, job_id: str, segment_id: str) -> None:
+        """Re-voice one line on a worker and wait for it; its errors are raised here."""
+        options = {"store_results": True}
+        message: Message[Any] = Message(
+            queue_name=LINE_QUEUE,
+            actor_name=LINE_ACTOR,
+            args=(job_id, segment_id),
+            kwargs={},
+            options=options,
+        )
+
+        def send() -> Message[Any]:
+            return self._broker.enqueue(message)
+
+        def result(sent: Message[Any]) -> Any:
+            return sent.get_result(backend=self._results_backend())
+
+        sent = await anyio.to_thread.run_sync(send)
+        deadline = time.monotonic() + REVOICE_TIMEOUT_S
+        while True:  # polled: a blocking read would outlast the client's socket timeout
+            try:
+                outcome = await anyio.to_thread.run_sync(result, sent)
+                break
+            except ResultMissing:
+                if time.monotonic() > deadline:
+                    raise EngineFailed(
+                        "No worker re-voiced the line in time; is one running?"
+                    ) from None
+                await asyncio.sleep(RESULT_POLL_S)
+            except ResultFailure as exc:
+                raise EngineFailed(f"The worker failed to re-voice the line: {exc}") from None
+        if outcome:
+            raise error_from(outcome)
+
+    def _results_backend(self) -> RedisBackend:
+        for middleware in self._broker.middleware:
+            if isinstance(middleware, Results):
+                backend: RedisBackend = middleware.backend
+                return backend
+        raise RuntimeError("the broker has no result backend")
+
+
+def error_to(exc: StudioError) -> dict[str, str]:
+    """A studio error as a worker returns it (messages carry JSON)."""
+    return {"error": type(exc).__name__, "detail": exc.detail}
+
+
+def error_from(outcome: dict[str, str]) -> StudioError:
+    kinds = {cls.__name__: cls for cls in _subclasses(StudioError)}
+    return kinds.get(outcome["error"], StudioError)(outcome["detail"])
+
+
+def _subclasses(cls: type[StudioError]) -> list[type[StudioError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def cluster_status(broker: RedisBroker, store: DubStore) -> dict[str, Any]:
+    """What ``dubbing-studio status`` shows: messages waiting per queue, live workers (seen in
+    the last ``WORKER_SEEN_S``) with their queues and jobs, and jobs by state."""
+    client = broker.client
+    queues = {queue: int(client.llen(f"{broker.namespace}:{queue}")) for queue in QUEUES}
+    now = time.time()
+    workers = {}
+    for name, value in client.hgetall(WORKERS_KEY).items():
+        taken, seen, running = _text(value).split("|")
+        if now - float(seen) < WORKER_SEEN_S:
+            workers[_text(name)] = {
+                "queues": taken.split(","),
+                "running": [] if running == "-" else running.split(","),
+            }
+    return {"queues": queues, "workers": workers, "jobs": store.count_by_status()}
+
+
+def health(broker: RedisBroker, store: DubStore) -> dict[str, str]:
+    """The broker and the database as ``/health`` reports them: "ok" or why not."""
+    checks: dict[str, str] = {}
+    for name, ping in (("broker", broker.client.ping), ("database", store.ping)):
+        try:
+            ping()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"unreachable: {type(exc).__name__}"
+    return checks
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

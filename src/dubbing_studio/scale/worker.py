@@ -1,0 +1,264 @@
+"""``dubbing-studio worker``: a process that takes dubs and re-voiced lines from Redis and
+runs them with models it loads once and keeps.
+
+A dub is claimed in the store with a lease the worker renews while it runs; the lease is
+what makes "a message may arrive twice" harmless (a second delivery finds the job held or
+finished and does nothing), and what lets another worker take over a dead one's job. The
+run itself is the embedded service's (``DubService.execute``): each stage finds what an
+earlier, interrupted run stored in the shared artifact store and redoes only the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
+from dubbing_studio.config import Settings
+from dubbing_studio.domain.errors import StudioError
+from dubbing_studio.domain.jobs import JobStatus
+from dubbing_studio.jobs.store import DubStore
+from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.scale.broker import (
+    DUB_ACTOR,
+    DUB_QUEUE,
+    LINE_ACTOR,
+    LINE_QUEUE,
+    WORKERS_KEY,
+    build_broker,
+    dub_message,
+    error_to,
+    worker_name,
+)
+from dubbing_studio.services.dubs import DubService
+from dubbing_studio.services.events import EventHub
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CANCEL_POLL_S = 0.25  # how often a running job's cancel flag is read: well within one line
+HEARTBEAT_S = 1.0  # how often a running job's lease is renewed (it lasts ``lease_s``)
+SWEEP_S = 2.0  # how often orphaned jobs (a dead worker's) are looked for
+DRAIN_S = 60.0  # the longest a cancelled run waits for its engine calls to end
+NO_LIMIT_MS = 7 * 24 * 3600 * 1000  # Dramatiq's time limit, which a long dub must not hit
+
+
+class WorkerNode:
+    """One worker process: the studio (engines loaded on first use, then kept), the dub
+    service over the shared store and folder, and an event loop the actors hand work to."""
+
+    def __init__(self, settings: Settings, queues: list[str]) -> None:
+        if not settings.redis_url:
+            raise ValueError("a worker needs DUBBING_STUDIO_REDIS_URL")
+        self.settings = settings
+        self.queues = queues
+        self.name = worker_name()
+        self.store = DubStore(settings.database)
+        self.studio = build_studio(settings)
+        artifacts = ArtifactStore(settings.data_dir / "artifacts")
+        self.service = DubService(settings, self.studio, self.store, artifacts, EventHub())
+        self.service.runner = self
+        self.broker: RedisBroker = build_broker(settings.redis_url)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop_main, name="worker-loop")
+        self._loop_started = threading.Event()
+        self._done: asyncio.Event | None = None
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+        self._handed_over: set[str] = set()  # jobs whose lease another worker took
+        dramatiq.actor(
+            broker=self.broker,
+            actor_name=DUB_ACTOR,
+            queue_name=DUB_QUEUE,
+            max_retries=0,  # a failed run records its failure; a lost one is swept up
+            time_limit=NO_LIMIT_MS,
+        )(self._dub_actor)
+        dramatiq.actor(
+            broker=self.broker,
+            actor_name=LINE_ACTOR,
+            queue_name=LINE_QUEUE,
+            max_retries=0,
+            time_limit=NO_LIMIT_MS,
+            store_results=True,
+        )(self._line_actor)
+
+    # The JobRunner shape, as the service sees it from inside a worker.
+
+    @property
+    def stopping(self) -> bool:
+        """Shutting down, or handing a job over: an interrupted run is left running."""
+        return self._stopping or bool(self._handed_over)
+
+    async def start(self) -> None:
+        """Started by ``serve``."""
+
+    async def submit(self, job_id: str, client_id: str | None = None, alone: bool = False) -> None:
+        await anyio.to_thread.run_sync(self.broker.enqueue, dub_message(job_id))
+
+    async def cancel(self, job_id: str) -> bool:
+        run = self._runs.get(job_id)
+        if run is not None:
+            run.cancel()
+        return run is not None
+
+    async def stop(self) -> None:
+        """Interrupts running dubs; each stays running, its attempt given back and its lease
+        released, and another worker takes it over."""
+        self._stopping = True
+        runs = list(self._runs.values())
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+
+    # Process life
+
+    def serve(self, threads: int) -> None:
+        """Runs until SIGTERM or SIGINT."""
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        preload_engine_libraries()
+        self.store.migrate()
+        self.service.remove_partial_files(dead_only=True)
+        self._thread.start()
+        self._loop_started.wait()
+        worker = dramatiq.Worker(self.broker, queues=set(self.queues), worker_threads=threads)
+        worker.queue_prefetch = threads  # take no more than it runs: idle peers get the rest
+        worker.start()
+        log.info("Worker %s taking %s with %d thread(s)", self.name, self.queues, threads)
+        stop.wait()
+        log.info("Worker %s stopping", self.name)
+        self._run(self.stop())
+        worker.stop(timeout=30_000)
+        assert self._done is not None
+        self._loop.call_soon_threadsafe(self._done.set)
+        self._thread.join(timeout=30)
+        with contextlib.suppress(Exception):
+            self.broker.client.hdel(WORKERS_KEY, self.name)
+        self.store.close()
+        self.studio.gate.close()
+
+    def _loop_main(self) -> None:
+        """The worker's event loop, run to completion (not forever) so that its helper
+        threads end with it and the process can exit."""
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._done = asyncio.Event()
+        sweeper = asyncio.create_task(self._sweep())
+        self._loop_started.set()
+        await self._done.wait()
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Runs ``coroutine`` on the worker's loop and waits (from an actor's thread)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    # Actors (called in Dramatiq's threads)
+
+    def _dub_actor(self, job_id: str) -> None:
+        try:
+            self._run(self.run_dub(job_id))
+        except Exception:  # the run recorded its failure; the message is done either way
+            log.exception("Dub %s ended with an unexpected error", job_id)
+
+    def _line_actor(self, job_id: str, segment_id: str) -> dict[str, str] | None:
+        try:
+            self._run(self.service.revoice(job_id, segment_id))
+        except StudioError as exc:
+            return error_to(exc)
+        return None
+
+    # Work
+
+    async def run_dub(self, job_id: str) -> None:
+        """Claims the job and runs it to the end, or does nothing when another worker holds
+        it or it has ended (a message delivered twice)."""
+        lease_s = self.settings.lease_s
+        job = await self._db(self.store.claim, job_id, self.name, lease_s)
+        if job is None:
+            return
+        if self._stopping:  # shutting down: back to the queue for another worker
+            await self._db(self.store.release, job_id, self.name)
+            await self.submit(job_id)
+            return
+        run = asyncio.create_task(self._execute(job_id, job.attempts))
+        self._runs[job_id] = run
+        watch = asyncio.create_task(self._watch(job_id, run))
+        try:
+            await asyncio.wait({run})
+        finally:
+            watch.cancel()
+            if run.cancelled():  # engine calls a cancelled run left may still write files
+                deadline = time.monotonic() + DRAIN_S
+                while self.studio.gate.busy and time.monotonic() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            await self._db(self.store.release, job_id, self.name)
+            self._runs.pop(job_id, None)
+            self._handed_over.discard(job_id)
+
+    async def _execute(self, job_id: str, attempts: int) -> None:
+        job = await self._db(self.store.get_job, job_id)
+        if job is not None and await self.service.given_up(job):
+            return  # its runs crashed their workers twice
+        log.info("Dub %s on %s (attempt %d)", job_id, self.name, attempts + 1)
+        await self.service.execute(job_id)
+
+    async def _watch(self, job_id: str, run: asyncio.Task[None]) -> None:
+        """The heartbeat, and the cancel flag read between lines: a job cancelled, deleted
+        or taken over (its lease lost) stops here."""
+        renewed = time.monotonic()
+        while not run.done():
+            await asyncio.sleep(CANCEL_POLL_S)
+            job = await self._db(self.store.get_job, job_id)
+            if job is None or job.status == JobStatus.CANCELLED:
+                run.cancel()
+                return
+            if time.monotonic() - renewed >= HEARTBEAT_S:
+                if not await self._db(self.store.renew, job_id, self.name, self.settings.lease_s):
+                    # Too slow to renew: another worker took the job over. Stop as at
+                    # shutdown, leaving the job to it (not as a cancel).
+                    log.warning("Dub %s: lease lost to another worker; stopping here", job_id)
+                    self._handed_over.add(job_id)
+                    run.cancel()
+                    return
+                renewed = time.monotonic()
+
+    async def _sweep(self) -> None:
+        """Re-sends jobs whose worker died (lease lapsed), cleans up the partial files dead
+        processes of this machine left, and says this worker is alive."""
+        while True:
+            with contextlib.suppress(Exception):
+                await anyio.to_thread.run_sync(self._announce)
+            try:
+                orphans = await self._db(self.store.orphaned)
+                for job_id in orphans:
+                    log.warning("Dub %s lost its worker; sending it again", job_id)
+                    await self.submit(job_id)
+                if orphans:
+                    await anyio.to_thread.run_sync(self.service.remove_partial_files, True)
+            except Exception:
+                log.exception("Sweeping for orphaned dubs failed")
+            await asyncio.sleep(SWEEP_S)
+
+    def _announce(self) -> None:
+        busy = ",".join(self._runs) or "-"
+        self.broker.client.hset(
+            WORKERS_KEY, self.name, f"{','.join(self.queues)}|{time.time():.0f}|{busy}"
+        )
+
+    async def _db(self, fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: fn(*args))

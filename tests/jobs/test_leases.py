@@ -1,0 +1,48 @@
+"""Leases of jobs to worker processes: one claimant wins, a lapsed lease is taken over, and
+only its holder renews or releases it."""
+
+from __future__ import annotations
+
+import time
+
+from dubbing_studio.domain.jobs import JobStatus
+from dubbing_studio.jobs import DubStore
+
+from .conftest import make_job
+
+
+def test_a_job_is_leased_to_one_worker_until_released(store: DubStore) -> None:
+    store.create_job(make_job())
+    assert store.claim("job-1", "a:1", 60) is not None
+    assert store.claim("job-1", "b:2", 60) is None, "a live lease holds it"
+    assert store.holder("job-1") == "a:1"
+    assert store.leases() == {"job-1": "a:1"}
+    assert not store.renew("job-1", "b:2", 60), "only the holder renews"
+    assert store.renew("job-1", "a:1", 60)
+    store.release("job-1", "b:2")
+    assert store.holder("job-1") == "a:1", "only the holder releases"
+    store.release("job-1", "a:1")
+    assert store.holder("job-1") is None
+    assert store.claim("job-1", "b:2", 60) is not None
+
+
+def test_a_lapsed_lease_makes_a_running_job_an_orphan_for_another_worker(
+    store: DubStore,
+) -> None:
+    store.create_job(make_job())
+    store.claim("job-1", "a:1", 0.2)
+    store.start_run("job-1", status=JobStatus.RUNNING)
+    assert store.orphaned() == []
+    time.sleep(0.4)  # the worker stopped renewing: it died
+    assert store.holder("job-1") is None
+    assert store.orphaned() == ["job-1"]
+    taken = store.claim("job-1", "b:2", 60)
+    assert taken is not None and taken.attempts == 1
+    assert store.orphaned() == [] and store.holder("job-1") == "b:2"
+    assert not store.renew("job-1", "a:1", 60), "the dead worker's lease is gone"
+
+
+def test_a_finished_or_missing_job_is_never_claimed(store: DubStore) -> None:
+    store.create_job(make_job(status=JobStatus.CANCELLED))
+    assert store.claim("job-1", "a:1", 60) is None
+    assert store.claim("nope", "a:1", 60) is None

@@ -1,0 +1,135 @@
+"""Dubs on worker processes, as an operator runs them: one API node (``dubbing-studio
+serve``) and worker processes (``dubbing-studio worker``), each a real process, over the
+real Redis and PostgreSQL that ``scripts/with-services.sh`` starts, sharing one data folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from dubbing_studio.jobs import DubStore
+from dubbing_studio.jobs.schema import Base
+from dubbing_studio.scale.broker import WORKERS_KEY
+from tests.conftest import service_url
+from tests.e2e.conftest import Server, make_server, minute_of_speech  # noqa: F401 (fixtures)
+
+WORKER_START_S = 120.0
+
+
+@dataclass
+class Worker:
+    """``python -m dubbing_studio worker`` in a child process that tests may kill."""
+
+    env: dict[str, str]
+    cwd: Path
+    queues: str = "dub,tts"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        assert self.process is not None
+        return f"{os.uname().nodename}:{self.process.pid}"
+
+    def start(self, client: redis.Redis) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dubbing_studio", "worker", "--queues", self.queues],
+            env={**os.environ, **self.env},
+            cwd=self.cwd,
+        )
+        deadline = time.monotonic() + WORKER_START_S
+        while time.monotonic() < deadline:  # it announces itself once it takes messages
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}")
+            if client.hexists(WORKERS_KEY, self.name):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("worker did not start")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Cluster:
+    api: Server
+    workers: list[Worker]
+    store: DubStore
+    redis: redis.Redis
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    def worker_named(self, name: str) -> Worker:
+        return next(w for w in self.workers if w.name == name)
+
+    def replace(self, worker: Worker) -> Worker:
+        """A fresh worker in place of a dead one."""
+        fresh = Worker(env=worker.env, cwd=worker.cwd, queues=worker.queues)
+        fresh.start(self.redis)
+        self.workers[self.workers.index(worker)] = fresh
+        return fresh
+
+
+def _drop_all(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """1 API node + 2 workers on a fresh database, an empty Redis and one data folder."""
+    postgres = service_url("DUBBING_STUDIO_TEST_POSTGRES_URL", "PostgreSQL")
+    redis_url = service_url("DUBBING_STUDIO_TEST_REDIS_URL", "Redis")
+    _drop_all(postgres)
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    root = tmp_path_factory.mktemp("cluster")
+    env = {
+        "DUBBING_STUDIO_RUNNER": "dramatiq",
+        "DUBBING_STUDIO_REDIS_URL": redis_url,
+        "DUBBING_STUDIO_DATABASE_URL": postgres,
+        "DUBBING_STUDIO_DATA_DIR": str(root / "data"),
+        "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
+        "DUBBING_STUDIO_LEASE_S": "6",
+        "DUBBING_STUDIO_LOG_LEVEL": "warning",
+    }
+    api = Server(data_dir=root / "data", temp_dir=root / "tmp", env=env)
+    api.start()
+    workers = [Worker(env=env, cwd=root) for _ in range(2)]
+    store = DubStore(postgres)
+    try:
+        for worker in workers:
+            worker.start(client)
+        yield Cluster(api=api, workers=workers, store=store, redis=client, env=env)
+    finally:
+        for worker in workers:
+            worker.stop()
+        api.stop()
+        store.close()
+        _drop_all(postgres)
