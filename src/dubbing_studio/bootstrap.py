@@ -15,6 +15,7 @@ from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.engines.local import register_local_engines
 from dubbing_studio.engines.local.speakers import ResemblyzerEncoder
 from dubbing_studio.engines.openai_compat import register_openai_engines
+from dubbing_studio.engines.plugins import load_engine_plugins
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.services.language_id import LanguageIdentifier
@@ -39,6 +40,7 @@ def build_registry(settings: Settings) -> EngineRegistry:
     registry = EngineRegistry(defaults)
     register_local_engines(registry, settings)
     register_openai_engines(registry, settings)
+    load_engine_plugins(registry, settings)
     return registry
 
 

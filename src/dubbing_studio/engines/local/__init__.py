@@ -1,4 +1,4 @@
-"""Offline engines: Whisper, Apertium, Piper, Kokoro and espeak-ng.
+"""Offline engines: Whisper, Apertium, a llama.cpp LLM, Piper, Kokoro and espeak-ng.
 
 All are registered whether or not their packages are installed here, so ``GET /engines`` can say
 what is missing; none loads a model until it is first used.
@@ -10,6 +10,7 @@ from dubbing_studio.config import Settings
 from dubbing_studio.engines.local.apertium import ApertiumTranslator
 from dubbing_studio.engines.local.espeak import EspeakSynthesizer
 from dubbing_studio.engines.local.kokoro import KokoroSynthesizer
+from dubbing_studio.engines.local.llamacpp import LlamaCppTranslator
 from dubbing_studio.engines.local.piper import PiperSynthesizer
 from dubbing_studio.engines.local.whisper import WhisperTranscriber
 from dubbing_studio.engines.protocols import Capability
@@ -19,6 +20,7 @@ __all__ = [
     "ApertiumTranslator",
     "EspeakSynthesizer",
     "KokoroSynthesizer",
+    "LlamaCppTranslator",
     "PiperSynthesizer",
     "WhisperTranscriber",
     "register_local_engines",
@@ -32,6 +34,9 @@ def register_local_engines(registry: EngineRegistry, settings: Settings) -> None
         Capability.TRANSCRIBE, WhisperTranscriber(settings.whisper, ttl, cache_dir=models_dir)
     )
     registry.register(Capability.TRANSLATE, ApertiumTranslator(settings.apertium))
+    registry.register(
+        Capability.TRANSLATE, LlamaCppTranslator(settings.llamacpp, ttl, cache_dir=models_dir)
+    )
     registry.register(Capability.SYNTHESIZE, PiperSynthesizer(settings.piper, ttl))
     registry.register(
         Capability.SYNTHESIZE, KokoroSynthesizer(settings.kokoro, settings.data_dir, ttl)
