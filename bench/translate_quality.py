@@ -111,7 +111,13 @@ def chrf(hypotheses: list[str], references: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="five sentences, not twenty")
+    parser.add_argument(
+        "--translators",
+        default=",".join(TRANSLATORS),
+        help=f"comma-separated, of {', '.join(TRANSLATORS)}",
+    )
     args = parser.parse_args()
+    chosen = args.translators.split(",")
     pairs = SENTENCES[:5] if args.quick else SENTENCES
     sources = [source for source, _ in pairs]
     references = [reference for _, reference in pairs]
@@ -122,7 +128,8 @@ def main() -> None:
         "sentences": len(pairs),
         "translators": {},
     }
-    for label, (engine, prompt) in TRANSLATORS.items():
+    for label in chosen:
+        engine, prompt = TRANSLATORS[label]
         run = run_isolated(measure, engine, prompt, sources, timeout_s=TIMEOUT_S)
         output = run.value["output"]
         figures["translators"][label] = {
