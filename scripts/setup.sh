@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the studio and its tests need on a fresh Debian 12 machine:
 # Debian packages (apertium pairs, espeak-ng, Chromium, PostgreSQL, Redis) and a virtualenv
-# with the project and its test tools.
+# with the project, its test tools, the local LLM translator's model (1.12 GB) and the test
+# engine plugin.
 # Safe to rerun: it installs only what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,9 @@ if [ ! -f "$stamp" ]; then
       --no-binary llama-cpp-python "$llama_spec"
     touch "$llama_stamp"
   fi
-  .venv/bin/python -m pip install -q -e '.[dev,postgres,scale,separate,speakers]'
+  .venv/bin/python -m pip install -q -e '.[dev,postgres,scale,separate,speakers,llm-local]'
+  # An engine plugin installed the way third-party ones are, for the plugin tests.
+  .venv/bin/python -m pip install -q -e tests/plugins/dubbing_studio_echo
   rm -f .venv/.setup-*
   touch "$stamp"
 fi

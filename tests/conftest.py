@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -41,6 +42,18 @@ def service_url(variable: str, component: str) -> str:
     url = os.environ.get(variable, "")
     require(component, bool(url), f"{variable} is not set (run: bash scripts/with-services.sh …)")
     return url
+
+
+def require_echo_plugin() -> None:
+    """The engine plugin under tests/plugins, which ``scripts/setup.sh`` installs."""
+    try:
+        importlib.metadata.distribution("dubbing-studio-echo")
+    except importlib.metadata.PackageNotFoundError:
+        require(
+            "the echo test plugin",
+            False,
+            "pip install -e tests/plugins/dubbing_studio_echo (scripts/setup.sh does)",
+        )
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from dubbing_studio import media
 from dubbing_studio.cli import app
+from tests.conftest import require_echo_plugin
 
 
 @pytest.fixture
@@ -36,6 +37,20 @@ def test_translate_and_engines(runner: CliRunner) -> None:
     assert "casa" in result.stdout.lower()
     listing = runner.invoke(app, ["engines"])
     assert listing.exit_code == 0 and "apertium" in listing.stdout
+
+
+def test_engines_lists_plugins_and_why_an_engine_cannot_run(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_echo_plugin()
+    monkeypatch.setenv("DUBBING_STUDIO_LLAMACPP__MODEL", str(tmp_path / "absent.gguf"))
+    monkeypatch.setenv("COLUMNS", "400")  # one table row per engine, cells unwrapped
+    listing = runner.invoke(app, ["engines"])
+    assert listing.exit_code == 0, listing.output
+    cells = [[c.strip() for c in line.split("│")] for line in listing.stdout.splitlines()]
+    rows = {row[2].split()[0]: row for row in cells if len(row) > 3 and row[1] == "translate"}
+    assert rows["echo"][2:4] == ["echo (plugin echo)", "yes"]
+    assert "No GGUF model file" in rows["llamacpp"][3]
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.engines.local import register_local_engines
 from dubbing_studio.engines.local.speakers import ResemblyzerEncoder
 from dubbing_studio.engines.openai_compat import register_openai_engines
+from dubbing_studio.engines.plugins import load_engine_plugins
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.context import EngineBundle
@@ -51,6 +52,7 @@ def build_registry(settings: Settings) -> EngineRegistry:
     register_openai_engines(
         registry, settings, local_transcriber=LOCAL_DEFAULTS[Capability.TRANSCRIBE]
     )
+    load_engine_plugins(registry, settings)
     return registry
 
 

@@ -329,8 +329,15 @@ def engines() -> None:
             else ", ".join(info.models)
         )
         usable = "[green]yes[/]" if info.available else f"[red]no[/] {info.reason}"
-        table.add_row(info.capability.value, info.name, usable, offer)
+        plugin = studio.registry.plugin_of(info.capability, info.name)
+        name = f"{info.name} (plugin {plugin})" if plugin else info.name
+        table.add_row(info.capability.value, name, usable, offer)
     Console().print(table)
+    for status in studio.registry.plugins:
+        if status.error:
+            console.print(
+                f"[red]plugin {status.name} ({status.target}) left out:[/] {status.error}"
+            )
 
 
 @app.command()

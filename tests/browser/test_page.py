@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dubbing_studio.web import STATIC_DIR, wants_html
+from tests.conftest import require_echo_plugin
 
 from .conftest import check_accessibility, open_studio, screenshot
 
@@ -191,3 +192,17 @@ def test_right_to_left_text_is_shown_right_to_left(page: Any) -> None:
     assert result["he"] == ["rtl", "he", "rtl"]
     assert result["es"] == ["auto", "es"]
     assert [result[k] for k in ("ar", "fa", "ur", "yi", "en")] == ["rtl"] * 4 + ["ltr"]
+
+
+@pytest.mark.browser
+def test_the_new_dub_form_offers_plugin_and_local_llm_translators(page: Any) -> None:
+    require_echo_plugin()
+    open_studio(page, "#/new")
+    page.wait_for_selector("#new-translator option[value='echo']", state="attached")
+    labels = page.eval_on_selector_all(
+        "#new-translator option", "options => options.map(o => [o.value, o.textContent])"
+    )
+    offered = dict(labels)
+    assert offered["echo"] == "echo (plugin)"
+    assert offered["llamacpp"].startswith("llamacpp")
+    assert offered["apertium"] == "apertium"

@@ -17,7 +17,7 @@ def test_local_engines_register_by_capability_without_loading_anything(tmp_path:
     register_local_engines(registry, settings)
 
     assert registry.names(Capability.TRANSCRIBE) == ["whisper"]
-    assert registry.names(Capability.TRANSLATE) == ["apertium"]
+    assert registry.names(Capability.TRANSLATE) == ["apertium", "llamacpp"]
     assert registry.names(Capability.SYNTHESIZE) == ["piper", "kokoro", "espeak-ng"]
     assert isinstance(registry.transcriber("whisper"), Transcriber)
     assert isinstance(registry.translator("apertium"), Translator)

@@ -44,15 +44,37 @@ class Registration:
     engine: Engine
 
 
+@dataclass(frozen=True, slots=True)
+class PluginStatus:
+    """One ``dubbing_studio.engines`` entry point: what it registered, or why it failed."""
+
+    name: str
+    target: str  # the entry point's "module:function"
+    distribution: str | None
+    engines: tuple[tuple[Capability, str], ...] = ()
+    error: str | None = None
+
+
 class EngineRegistry:
     """Holds engine instances by (capability, name) and resolves the default for each."""
 
     def __init__(self, defaults: dict[Capability, str] | None = None) -> None:
         self._engines: dict[tuple[Capability, str], Engine] = {}
         self._defaults = defaults or {}
+        self.plugins: list[PluginStatus] = []
 
     def register(self, capability: Capability, engine: Engine) -> None:
         self._engines[(capability, engine.name)] = engine
+
+    def has(self, capability: Capability, name: str) -> bool:
+        return (capability, name) in self._engines
+
+    def plugin_of(self, capability: Capability, name: str) -> str | None:
+        """The plugin that registered this engine; None for the studio's own."""
+        for plugin in self.plugins:
+            if (capability, name) in plugin.engines:
+                return plugin.name
+        return None
 
     def names(self, capability: Capability) -> list[str]:
         return [name for cap, name in self._engines if cap == capability]
@@ -63,7 +85,7 @@ class EngineRegistry:
 
     def describe(self, *, live: bool = False) -> list[EngineInfo]:
         """Every engine's info; ``live`` asks remote servers what they offer (blocking)."""
-        return [r.engine.offered() if live else r.engine.info() for r in self.registrations()]
+        return [_info(r.capability, r.engine, live) for r in self.registrations()]
 
     def default_name(self, capability: Capability) -> str:
         default = self._defaults.get(capability)
@@ -81,7 +103,7 @@ class EngineRegistry:
         if engine is None:
             known = ", ".join(sorted(self.names(capability))) or "none"
             raise NotFound(f"No {capability.value} engine named {chosen!r}; known: {known}.")
-        info = engine.info()
+        info = _info(capability, engine)
         if not info.available:
             raise EngineUnavailable(f"Engine {chosen!r} cannot run here: {info.reason}")
         return engine
@@ -104,3 +126,18 @@ class EngineRegistry:
             if id(engine) not in seen:
                 seen.add(id(engine))
                 engine.release_idle()
+
+
+def _info(capability: Capability, engine: Engine, live: bool = False) -> EngineInfo:
+    """The engine's own description (``live``: with what its server offers); one that cannot
+    describe itself (a broken plugin) is listed as unusable rather than failing the listing."""
+    try:
+        return engine.offered() if live else engine.info()
+    except Exception as error:
+        return EngineInfo(
+            name=engine.name,
+            capability=capability,
+            description="",
+            available=False,
+            reason=f"the engine failed to describe itself: {type(error).__name__}: {error}",
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dubbing_studio.api.deps import StudioDep, require_api_key
 from dubbing_studio.engines.protocols import Capability, EngineInfo
@@ -32,18 +32,35 @@ class EngineOut(BaseModel):
     available: bool
     reason: str | None
     default: bool
+    plugin: str | None = Field(None, description="The plugin that added it, if one did.")
     languages: list[str]
     pairs: list[PairOut]
     voices: list[VoiceOut]
     models: list[str]
 
 
+class PluginEngineOut(BaseModel):
+    capability: Capability
+    name: str
+
+
+class PluginOut(BaseModel):
+    """An installed engine plugin (entry point group ``dubbing_studio.engines``)."""
+
+    name: str
+    target: str
+    distribution: str | None
+    engines: list[PluginEngineOut]
+    error: str | None = Field(description="Why the plugin was left out; null when it loaded.")
+
+
 class EnginesOut(BaseModel):
     engines: list[EngineOut]
     defaults: dict[Capability, str]
+    plugins: list[PluginOut] = []
 
 
-def _engine_out(info: EngineInfo, default: bool) -> EngineOut:
+def _engine_out(info: EngineInfo, default: bool, plugin: str | None) -> EngineOut:
     return EngineOut(
         name=info.name,
         capability=info.capability,
@@ -51,6 +68,7 @@ def _engine_out(info: EngineInfo, default: bool) -> EngineOut:
         available=info.available,
         reason=info.reason,
         default=default,
+        plugin=plugin,
         languages=list(info.languages),
         pairs=[PairOut(source=a, target=b) for a, b in info.pairs],
         voices=[
@@ -73,7 +91,23 @@ async def engines(studio: StudioDep) -> EnginesOut:
     # Remote engines list what their servers report (GET /models, /audio/voices: short
     # timeout, cached), else what is configured.
     infos = await anyio.to_thread.run_sync(lambda: studio.registry.describe(live=True))
+    registry = studio.registry
     return EnginesOut(
-        engines=[_engine_out(i, defaults[i.capability] == i.name) for i in infos],
+        engines=[
+            _engine_out(
+                i, defaults[i.capability] == i.name, registry.plugin_of(i.capability, i.name)
+            )
+            for i in infos
+        ],
         defaults=defaults,
+        plugins=[
+            PluginOut(
+                name=p.name,
+                target=p.target,
+                distribution=p.distribution,
+                engines=[PluginEngineOut(capability=c, name=n) for c, n in p.engines],
+                error=p.error,
+            )
+            for p in registry.plugins
+        ],
     )

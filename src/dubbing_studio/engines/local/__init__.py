@@ -1,4 +1,4 @@
-"""Offline engines: Whisper, Apertium, Piper, Kokoro, espeak-ng and DeepFilterNet.
+"""Offline engines: Whisper, Apertium, a llama.cpp LLM, Piper, Kokoro, espeak-ng and DeepFilterNet.
 
 All are registered whether or not their packages are installed here, so ``GET /engines`` can say
 what is missing; none loads a model until it is first used.
@@ -11,6 +11,7 @@ from dubbing_studio.engines.local.apertium import ApertiumTranslator
 from dubbing_studio.engines.local.deepfilter import DeepFilterSeparator
 from dubbing_studio.engines.local.espeak import EspeakSynthesizer
 from dubbing_studio.engines.local.kokoro import KokoroSynthesizer
+from dubbing_studio.engines.local.llamacpp import LlamaCppTranslator
 from dubbing_studio.engines.local.piper import PiperSynthesizer
 from dubbing_studio.engines.local.whisper import WhisperTranscriber
 from dubbing_studio.engines.protocols import Capability
@@ -21,6 +22,7 @@ __all__ = [
     "DeepFilterSeparator",
     "EspeakSynthesizer",
     "KokoroSynthesizer",
+    "LlamaCppTranslator",
     "PiperSynthesizer",
     "WhisperTranscriber",
     "register_local_engines",
@@ -34,6 +36,9 @@ def register_local_engines(registry: EngineRegistry, settings: Settings) -> None
         Capability.TRANSCRIBE, WhisperTranscriber(settings.whisper, ttl, cache_dir=models_dir)
     )
     registry.register(Capability.TRANSLATE, ApertiumTranslator(settings.apertium))
+    registry.register(
+        Capability.TRANSLATE, LlamaCppTranslator(settings.llamacpp, ttl, cache_dir=models_dir)
+    )
     registry.register(Capability.SYNTHESIZE, PiperSynthesizer(settings.piper, ttl))
     registry.register(
         Capability.SYNTHESIZE, KokoroSynthesizer(settings.kokoro, settings.data_dir, ttl)

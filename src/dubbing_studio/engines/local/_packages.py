@@ -1,4 +1,5 @@
-"""Finding data shipped inside installed packages, without importing them.
+"""Finding data shipped inside installed packages, without importing them, and joining models
+that ship split across several packages.
 
 Model packages are located with ``importlib.util.find_spec`` so that ``info()`` stays cheap and
 no site-packages path is ever hard-coded.
@@ -6,8 +7,13 @@ no site-packages path is ever hard-coded.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import tempfile
 from pathlib import Path
+
+from dubbing_studio.domain.errors import EngineUnavailable
 
 
 def package_dir(name: str) -> Path | None:
@@ -24,3 +30,35 @@ def package_dir(name: str) -> Path | None:
 def missing_packages(*names: str) -> list[str]:
     """Which of the named packages (import names) are not installed."""
     return [name for name in names if package_dir(name) is None]
+
+
+def join_parts(parts: list[Path], target: Path, sha256: str | None = None) -> Path:
+    """``target`` as the concatenation of ``parts``, written once.
+
+    Written beside the target and renamed, so a crash or a second process never sees a half
+    written file; with ``sha256``, a join whose digest differs is discarded and refused.
+    A target of the right size is taken as already joined.
+    """
+    size = sum(part.stat().st_size for part in parts)
+    if target.is_file() and target.stat().st_size == size:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as source:
+                    while chunk := source.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if sha256 is not None and digest.hexdigest() != sha256:
+            raise EngineUnavailable(
+                f"{target.name} assembled with sha256 {digest.hexdigest()}, expected {sha256}: "
+                "its packages are damaged or not the pinned versions; reinstall them."
+            )
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return target

@@ -7,9 +7,7 @@ hub name (downloaded into ``download_root``) or a local CTranslate2 folder.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +25,7 @@ from dubbing_studio.domain.errors import (
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name
 from dubbing_studio.domain.speech import SpeechRegion, TimedText, Transcription, Word
 from dubbing_studio.engines.lease import ModelLease
-from dubbing_studio.engines.local._packages import missing_packages, package_dir
+from dubbing_studio.engines.local._packages import join_parts, missing_packages, package_dir
 from dubbing_studio.engines.protocols import (
     Capability,
     EngineInfo,
@@ -211,25 +209,10 @@ class WhisperTranscriber(Engine, Transcriber):
             _package_data(_BASE_PARTS[1], "data") / "model.bin.part2",
         )
         folder = self._cache_dir / "whisper-base"
-        target = folder / "model.bin"
-        size = sum(p.stat().st_size for p in parts)
-        if target.is_file() and target.stat().st_size == size:
-            return folder
         folder.mkdir(parents=True, exist_ok=True)
         for name in _MODEL_FILES:
             shutil.copyfile(first / name, folder / name)
-        # Written beside the target and renamed, so a crash or a second process never sees a
-        # half-written model.
-        fd, partial = tempfile.mkstemp(dir=folder, prefix="model.bin.")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for part in parts:
-                    with part.open("rb") as source:
-                        shutil.copyfileobj(source, out, 1 << 20)
-            os.replace(partial, target)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        join_parts(list(parts), folder / "model.bin")
         return folder
 
 

@@ -67,7 +67,9 @@ export class Catalog {
       { value: "", label: fallback ? `Automatic (${fallback})` : "Automatic" },
       ...this.of(capability).map((e) => ({
         value: e.name,
-        label: e.available ? e.name : `${e.name} — unavailable: ${e.reason || "not set up"}`,
+        label: e.available
+          ? `${e.name}${e.plugin ? " (plugin)" : ""}`
+          : `${e.name} — unavailable: ${e.reason || "not set up"}`,
         title: e.description,
         disabled: !e.available,
       })),
