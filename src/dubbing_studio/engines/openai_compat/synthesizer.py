@@ -188,14 +188,13 @@ class OpenAISynthesizer(Engine, Synthesizer):
 
         # The text's language helps a compatible server choose a voice that speaks it (the
         # studio's /v1 reads it); api.openai.com takes no such field.
-        extra = {"language": language} if language and not self.connection.is_openai else None
+        extra: dict[str, str] = {}
+        if language and not self.connection.is_openai:
+            extra["language"] = language
+        if reference_audio:  # a cloning server speaks in the voice of this sample
+            extra["reference_audio"] = base64.b64encode(reference_audio).decode("ascii")
 
         client = self.connection.client
-        extra = (
-            {"reference_audio": base64.b64encode(reference_audio).decode("ascii")}
-            if reference_audio
-            else None
-        )
         parts = []
         for chunk in chunks:
             with upstream_errors("speech"):
@@ -206,7 +205,7 @@ class OpenAISynthesizer(Engine, Synthesizer):
                     response_format=fmt,
                     instructions=directions or omit,
                     speed=speed if speed != 1.0 else omit,
-                    extra_body=extra,
+                    extra_body=extra or None,
                 )
             parts.append(response.content)
         return b"".join(parts)
