@@ -145,3 +145,17 @@ def test_natural_fit_keeps_every_word_and_the_dub_is_heard_back(
     )
     assert quality["wer"] <= SPANISH_WER_BASELINE + WER_MARGIN, report["segments"]
     assert all(line["heard_text"] for line in report["segments"])
+
+
+def test_natural_fit_keeps_every_word_of_the_librivox_readings(
+    pipeline: DubPipeline, samples_dir: Path, tmp_path: Path
+) -> None:
+    """The two LibriSpeech (LibriVox) readers of stereo_diarization.wav, one per channel and
+    talking over each other: each speaker's lines drift at most a second, none is cut."""
+    plan = DubPlan(target_language="es", timing=TimingPolicy(fit="natural"))
+    result = _dub(pipeline, samples_dir / "stereo_diarization.wav", plan, tmp_path)
+    report = json.loads(result.outputs["report.json"].read_text())
+    assert {line["speaker"] for line in report["segments"]} == {"S1", "S2"}
+    assert report["totals"]["words_trimmed"] == 0 and report["totals"]["trimmed"] == 0
+    assert report["totals"]["max_drift_s"] <= plan.timing.max_drift_s
+    print(f"\nLibriVox es back-transcription WER {report['quality']['wer']:.1%}")
