@@ -17,9 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dubbing_studio import media
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, resolve_language
-from dubbing_studio.domain.speech import TimedText, Transcription, Word
+from dubbing_studio.domain.speech import RECOGNITION_RATE, TimedText, Transcription, Word
 from dubbing_studio.engines.openai_compat.client import (
     OpenAIConnection,
     server_or_configured,
@@ -195,7 +196,19 @@ class OpenAITranscriber(Engine, Transcriber):
         elif cfg.timestamp_fallback == "local" and self.local is not None:
             local = self.local()
             log.warning("%s; transcribing with local %s (%s)", reason, local.name, local.model_id)
-            result = local.transcribe(audio, options)
+            # The file may be an upload sent on as it came: decode it in the sandboxed child
+            # first, as every local engine's input is.
+            settings = self.connection.settings
+            settings.temp_dir.mkdir(parents=True, exist_ok=True)
+            with media.temp_path(settings.temp_dir, suffix=".wav") as wav:
+                media.convert_untrusted(
+                    audio,
+                    wav,
+                    sample_rate=RECOGNITION_RATE,
+                    channels="mono",
+                    max_duration_s=settings.max_duration_s,
+                )
+                result = local.transcribe(wav, options)
             return replace(result, model=f"{local.name}:{local.model_id}")
         raise InvalidInput(
             f"{reason}. Set DUBBING_STUDIO_OPENAI__TIMESTAMP_FALLBACK to 'remote' (with "
