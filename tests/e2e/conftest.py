@@ -18,8 +18,30 @@ import pytest
 from dubbing_studio import media
 
 
+class ChildProcess:
+    """A studio process a test may crash (``kill``) or stop gracefully (``stop``)."""
+
+    process: subprocess.Popen[bytes] | None
+    stop_grace_s = 20.0  # how long a graceful stop may take before it is killed
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no cleanup — a crash."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.stop_grace_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 @dataclass
-class Server:
+class Server(ChildProcess):
     """``python -m dubbing_studio serve`` in a child process that tests may kill."""
 
     data_dir: Path
@@ -59,21 +81,6 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
         raise RuntimeError("server did not start")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handlers, no cleanup — a crash."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture

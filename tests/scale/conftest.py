@@ -5,7 +5,6 @@ real Redis and PostgreSQL that ``scripts/with-services.sh`` starts, sharing one 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,14 +20,21 @@ from dubbing_studio.jobs import DubStore
 from dubbing_studio.jobs.schema import Base
 from dubbing_studio.scale.broker import WORKERS_KEY
 from tests.conftest import service_url
-from tests.e2e.conftest import Server, make_server, minute_of_speech  # noqa: F401 (fixtures)
+from tests.e2e.conftest import (  # noqa: F401 (fixtures)
+    ChildProcess,
+    Server,
+    make_server,
+    minute_of_speech,
+)
 
 WORKER_START_S = 120.0
 
 
 @dataclass
-class Worker:
+class Worker(ChildProcess):
     """``python -m dubbing_studio worker`` in a child process that tests may kill."""
+
+    stop_grace_s = 40.0  # a worker finishes the line it is speaking first
 
     env: dict[str, str]
     cwd: Path
@@ -54,20 +60,6 @@ class Worker:
                 return
             time.sleep(0.2)
         raise RuntimeError("worker did not start")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass
