@@ -269,32 +269,6 @@ async def receive_upload(
     return form.upload
 
 
-async def receive_uploads(
-    request: Request,
-    *,
-    temp_dir: Path,
-    max_bytes: int,
-    sniff: Callable[[bytes], str | None],
-    file_field: str = "file",
-    form_limits: FormLimits | None = None,
-    max_files: int = 1,
-) -> list[Upload]:
-    """Like ``receive_upload`` for up to ``max_files`` files in ``file_field`` (each under
-    ``max_bytes``); every upload carries the form's fields."""
-    form = await receive_form(
-        request,
-        temp_dir=temp_dir,
-        max_bytes=max_bytes,
-        sniff=sniff,
-        file_field=file_field,
-        form_limits=form_limits,
-        max_files=max_files,
-    )
-    if not form.uploads:
-        raise InvalidInput(f"No file was sent in the {file_field!r} form field.")
-    return form.uploads
-
-
 @dataclass
 class Form:
     """A form whose files are optional (another field may say where the media is)."""

@@ -19,8 +19,8 @@ from sse_starlette.sse import EventSourceResponse
 from dubbing_studio.api.deps import StudioDep, require_api_key
 from dubbing_studio.api.limits import RateLimited, client_id
 from dubbing_studio.api.routes.dubs import EVENT_WAIT_S, parse_options
-from dubbing_studio.api.uploads import FormLimits, receive_uploads
-from dubbing_studio.domain.errors import ValidationFailed
+from dubbing_studio.api.uploads import FormLimits, receive_form
+from dubbing_studio.domain.errors import InvalidInput, ValidationFailed
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.media import sniff
 from dubbing_studio.services.batches import BatchFile, BatchService, BatchView
@@ -141,7 +141,7 @@ async def create_batch(
     client = client_id(request)
     await service.dubs.admit(client)  # before the uploads: refusing is cheap
     settings = studio.settings
-    uploads = await receive_uploads(
+    form = await receive_form(
         request,
         temp_dir=settings.temp_dir,
         max_bytes=settings.max_upload_bytes,
@@ -150,8 +150,11 @@ async def create_batch(
         form_limits=FormLimits.from_settings(settings.limits),
         max_files=MAX_BATCH_FILES,
     )
+    uploads = form.uploads
     try:
-        fields = uploads[0].fields
+        if not uploads:
+            raise InvalidInput("No file was sent in the 'files' form field.")
+        fields = form.fields
         targets = [
             code.strip()
             for value in fields.get("target_languages", [])
@@ -163,14 +166,13 @@ async def create_batch(
         codes = list(dict.fromkeys(resolve_language(t).code for t in targets))
         if len(codes) > MAX_BATCH_LANGUAGES:
             raise ValidationFailed(f"At most {MAX_BATCH_LANGUAGES} target languages a batch.")
-        source = uploads[0].field("source_language") or None
+        source = form.field("source_language") or None
         source_code = resolve_language(source).code if source and source != "auto" else None
-        options = parse_options(uploads[0].field("options"))
+        options = parse_options(form.field("options"))
         plans = [options.plan(code, source_code) for code in codes]
         files = [BatchFile(u.path, u.filename, u.kind) for u in uploads]
     except BaseException:
-        for upload in uploads:
-            upload.discard()
+        form.discard()
         raise
     view = await service.create(files, plans, client)
     response.headers["Location"] = f"/api/v1/batches/{view.batch.id}"
