@@ -17,21 +17,24 @@ pytestmark = pytest.mark.slow
 
 def follow(client: TestClient, dub_id: str, last_event_id: int = 0) -> list[tuple[int, str, Any]]:
     """Read the SSE stream to its end: (id, event, data) triples."""
-    events: list[tuple[int, str, Any]] = []
     headers = {"Last-Event-ID": str(last_event_id)} if last_event_id else {}
     with client.stream("GET", f"/api/v1/dubs/{dub_id}/events", headers=headers) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
-        current: dict[str, str] = {}
-        for line in stream.iter_lines():
-            if not line.strip():
-                if "event" in current:
-                    events.append(
-                        (int(current["id"]), current["event"], json.loads(current["data"]))
-                    )
-                current = {}
-                continue
-            key, _, value = line.partition(": ")
-            current[key] = value
+        return read_events(stream.iter_lines())
+
+
+def read_events(lines: Iterator[str]) -> list[tuple[int, str, Any]]:
+    """Server-Sent Events as (id, event, data) triples, data parsed as JSON."""
+    events: list[tuple[int, str, Any]] = []
+    current: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            if "event" in current:
+                events.append((int(current["id"]), current["event"], json.loads(current["data"])))
+            current = {}
+            continue
+        key, _, value = line.partition(": ")
+        current[key] = value
     return events
 
 

@@ -3,7 +3,6 @@ SSE; six dubs with three recognitions, the failures listed beside them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from dubbing_studio import media
 from dubbing_studio.api.app import create_app
 from dubbing_studio.bootstrap import build_studio
 from dubbing_studio.config import QuotaSettings, RateLimitSettings, Settings
-from tests.api.test_dubs import follow
+from tests.api.test_dubs import follow, read_events
 from tests.batch.conftest import TARGETS
 
 pytestmark = pytest.mark.slow
@@ -40,20 +39,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 def follow_batch(client: TestClient, batch_id: str) -> list[tuple[int, str, Any]]:
     """The batch's event stream to its end: (id, event, data) triples."""
-    events = []
     with client.stream("GET", f"/api/v1/batches/{batch_id}/events") as stream:
-        current: dict[str, str] = {}
-        for line in stream.iter_lines():
-            if not line.strip():
-                if "event" in current:
-                    events.append(
-                        (int(current["id"]), current["event"], json.loads(current["data"]))
-                    )
-                current = {}
-                continue
-            key, _, value = line.partition(": ")
-            current[key] = value
-    return events
+        return read_events(stream.iter_lines())
 
 
 def test_batch_of_three_files_into_two_languages(
