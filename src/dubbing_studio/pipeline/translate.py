@@ -95,6 +95,8 @@ async def translate_segments(
     if any(language != target for language in by_language):
         ctx.engines_used["translate"] = f"{translator.name}:{translator.model_id}"
     for language, indices in by_language.items():
+        if language == target:
+            continue  # already in the target language: re-voiced as it was said
         route = translation_route(translator, language, target)
         if route is None:
             raise UnsupportedLanguage(f"{translator.name} cannot translate {language} to {target}.")
