@@ -46,8 +46,10 @@ def assert_readable(
             assert len(lines) <= rules.max_lines, (fmt, lines)
             assert all(len(line) <= rules.max_line_chars for line in lines), (fmt, lines)
             read = max(map(len, lines)) if chars == "pair" else sum(map(len, lines))
-            seconds = (event.end - event.start) / 1000
-            assert seconds > 0 and read / seconds <= rules.max_cps + 1e-9, (fmt, event)
+            # How long the cue is on screen, from its timestamps in the file (media time,
+            # not a measured duration): the reading-speed rule is about the subtitles.
+            on_screen_s = (event.end - event.start) / 1000
+            assert on_screen_s > 0 and read / on_screen_s <= rules.max_cps + 1e-9, (fmt, event)
             assert event.start >= previous_end, "cues overlap"
             previous_end = event.end
 
