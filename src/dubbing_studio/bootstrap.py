@@ -151,7 +151,6 @@ ENGINE_LIBRARIES = (
     "torch",
     "resemblyzer",
     "pedalboard",
-    "pyloudnorm",
     "openai",  # the OpenAI engines import the SDK on first use (engines/openai_compat/client.py)
 )
 

@@ -16,6 +16,7 @@ from dubbing_studio.media import (
     resample,
     time_stretch,
 )
+from dubbing_studio.media.decode import Channels
 from tests.media.synth import dominant_frequency, tone
 
 
@@ -57,6 +58,28 @@ def test_resample_keeps_channels_and_refuses_bad_rates() -> None:
 def test_loudness_of_real_speech(jfk: Path) -> None:
     samples, rate = decode_audio(jfk, sample_rate=None, channels=None)
     assert loudness(samples, rate) == pytest.approx(-12.5, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "rate", "channels"),
+    [
+        ("jfk.flac", 16000, "mono"),
+        ("jfk.flac", 48000, "stereo"),
+        ("stereo_diarization.wav", 22050, "stereo"),
+    ],
+)
+def test_loudness_agrees_with_pyloudnorm(
+    samples_dir: Path, name: str, rate: int, channels: Channels
+) -> None:
+    """The studio's own meter (no scipy to import) reads what pyloudnorm, the reference
+    BS.1770 implementation it replaced, reads."""
+    import pyloudnorm
+
+    samples, _ = decode_audio(samples_dir / name, sample_rate=rate, channels=channels)
+    expected = pyloudnorm.Meter(rate).integrated_loudness(
+        np.atleast_2d(samples).T.astype(np.float64)
+    )
+    assert loudness(samples, rate) == pytest.approx(expected, abs=1e-6)
 
 
 def test_loudness_edge_cases() -> None:

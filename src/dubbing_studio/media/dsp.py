@@ -1,8 +1,10 @@
 """Small signal steps the dubbing pipeline needs: fit speech to a time slot, match loudness.
 
-pedalboard and pyloudnorm (which pulls in scipy, about a second) are imported on first use,
-so the child process that decodes untrusted media (``media.worker``) starts quickly; the
-server imports them before it serves (``bootstrap.ENGINE_LIBRARIES``).
+pedalboard is imported on first use, so the child process that decodes untrusted media
+(``media.worker``) starts quickly; the server imports it before it serves
+(``bootstrap.ENGINE_LIBRARIES``). Loudness is measured here (FFmpeg's biquads for the
+K-weighting, NumPy for the gating) rather than with pyloudnorm, whose import of scipy took
+about a second of every dub (issue 12); the tests check both meters agree.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import math
 
 import av
 import numpy as np
+import numpy.typing as npt
+from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
+from av.filter import Graph
 
 from dubbing_studio.domain.errors import InvalidInput
 from dubbing_studio.domain.speech import FloatAudio
@@ -77,7 +82,8 @@ def _like(planes: FloatAudio, samples: FloatAudio) -> FloatAudio:
 
 
 def loudness(samples: FloatAudio, sample_rate: int) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770); ``-inf`` for silence.
+    """Integrated loudness in LUFS (ITU-R BS.1770-4, as pyloudnorm measures it); ``-inf`` for
+    silence. Up to five channels (L, R, C, Ls, Rs).
 
     Clips shorter than one 400 ms gating block (a one-word line) are measured as if
     looped, which leaves their loudness unchanged while giving the meter enough to read.
@@ -88,10 +94,107 @@ def loudness(samples: FloatAudio, sample_rate: int) -> float:
         planes = np.tile(planes, (1, math.ceil(block / planes.shape[1])))
     if not planes.shape[1]:
         return -math.inf
-    import pyloudnorm
+    if planes.shape[0] > len(_CHANNEL_WEIGHTS):
+        raise InvalidInput(f"Loudness is measured on at most {len(_CHANNEL_WEIGHTS)} channels.")
+    weights = np.array(_CHANNEL_WEIGHTS[: planes.shape[0]])
+    power = np.stack(
+        [_block_power(_k_weighted(plane, sample_rate), sample_rate) for plane in planes]
+    )
+    with np.errstate(divide="ignore"):
+        blocks = -0.691 + 10.0 * np.log10(weights @ power)
+        gated = blocks >= _ABSOLUTE_GATE_LUFS
+        if not gated.any():
+            return -math.inf
+        relative = -0.691 + 10.0 * np.log10(weights @ power[:, gated].mean(axis=1)) - 10.0
+        gated &= blocks > relative
+        if not gated.any():
+            return -math.inf
+        return float(-0.691 + 10.0 * np.log10(weights @ power[:, gated].mean(axis=1)))
 
-    meter = pyloudnorm.Meter(sample_rate)
-    return float(meter.integrated_loudness(planes.T.astype(np.float64)))
+
+_CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
+_ABSOLUTE_GATE_LUFS = -70.0
+_GATE_STEP = 0.25  # blocks overlap by 75%
+# BS.1770's K-weighting as two RBJ biquads (a shelf for the head, a high-pass), designed for
+# the audio's own rate: (kind, gain dB, Q, frequency Hz).
+_K_WEIGHTING = (("high_shelf", 4.0, 1 / math.sqrt(2), 1500.0), ("high_pass", 0.0, 0.5, 38.0))
+_FILTER_CHUNK = 1 << 16
+
+
+def _biquad(kind: str, gain_db: float, q: float, frequency: float, rate: int) -> str:
+    """FFmpeg ``biquad`` arguments for an Audio EQ Cookbook high shelf or high-pass."""
+    a = 10 ** (gain_db / 40.0)
+    w0 = 2 * math.pi * frequency / rate
+    alpha = math.sin(w0) / (2 * q)
+    cos = math.cos(w0)
+    if kind == "high_shelf":
+        shelf = 2 * math.sqrt(a) * alpha
+        b = (
+            a * ((a + 1) + (a - 1) * cos + shelf),
+            -2 * a * ((a - 1) + (a + 1) * cos),
+            a * ((a + 1) + (a - 1) * cos - shelf),
+        )
+        den = (
+            (a + 1) - (a - 1) * cos + shelf,
+            2 * ((a - 1) - (a + 1) * cos),
+            (a + 1) - (a - 1) * cos - shelf,
+        )
+    else:
+        b = ((1 + cos) / 2, -(1 + cos), (1 + cos) / 2)
+        den = (1 + alpha, -2 * cos, 1 - alpha)
+    names = [f"a{i}={value!r}" for i, value in enumerate(den)]
+    names += [f"b{i}={value!r}" for i, value in enumerate(b)]
+    return ":".join(names)
+
+
+def _k_weighted(plane: FloatAudio, rate: int) -> npt.NDArray[np.float64]:
+    """One channel through the K-weighting filters, in double precision (FFmpeg's biquad
+    agrees with scipy's ``lfilter`` to about 1e-13)."""
+    graph = Graph()
+    nodes = [
+        graph.add(
+            "abuffer",
+            sample_rate=str(rate),
+            sample_fmt="dblp",
+            channel_layout="mono",
+            time_base=f"1/{rate}",
+        )
+    ]
+    nodes += [graph.add("biquad", _biquad(*stage, rate)) for stage in _K_WEIGHTING]
+    nodes.append(graph.add("abuffersink"))
+    graph.link_nodes(*nodes)
+    graph.configure()
+    out: list[npt.NDArray[np.float64]] = []
+    for start in [*range(0, len(plane), _FILTER_CHUNK), None]:
+        frame = None
+        if start is not None:
+            chunk = np.asarray(plane[np.newaxis, start : start + _FILTER_CHUNK], np.float64)
+            frame = AudioFrame.from_ndarray(chunk, format="dblp", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = start
+        graph.push(frame)
+        while True:
+            try:
+                filtered = graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                break
+            assert isinstance(filtered, AudioFrame)
+            out.append(filtered.to_ndarray()[0])
+    return np.concatenate(out)
+
+
+def _block_power(plane: npt.NDArray[np.float64], rate: int) -> npt.NDArray[np.float64]:
+    """Mean square of each 400 ms gating block, blocks bounded exactly as pyloudnorm bounds
+    them."""
+    seconds = len(plane) / rate
+    count = round((seconds - _GATE_BLOCK_S) / (_GATE_BLOCK_S * _GATE_STEP)) + 1
+    index = np.arange(count, dtype=np.float64)
+    lower = (_GATE_BLOCK_S * (index * _GATE_STEP) * rate).astype(np.int64)
+    upper = np.minimum(
+        (_GATE_BLOCK_S * (index * _GATE_STEP + 1) * rate).astype(np.int64), len(plane)
+    )
+    energy = np.concatenate(([0.0], np.cumsum(np.square(plane))))
+    return (energy[upper] - energy[lower]) / (_GATE_BLOCK_S * rate)
 
 
 def normalize_loudness(
