@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,48 @@ def test_dub_writes_outputs_and_a_summary(
     assert report["totals"]["max_speed"] <= 1.2
     assert report["quality"]["back_transcribed"] and report["quality"]["wer"] is not None
     assert (tmp_path / "out" / "jfk.es.wav").exists()
+
+
+# Libraries a dub needs only once a stage uses them (seconds of imports together): the CLI
+# must reach its first stage without them (issue 12).
+_LOADED_ON_USE = (
+    "alembic",
+    "ctranslate2",
+    "faster_whisper",
+    "kokoro_onnx",
+    "onnxruntime",
+    "openai",
+    "pedalboard",
+    "piper",
+    "pyloudnorm",
+    "resemblyzer",
+    "scipy",
+    "sqlalchemy",
+    "torch",
+)
+_FIRST_STAGE = """
+import json, sys
+from dubbing_studio.pipeline.runner import DubPipeline
+
+async def first_stage(*args, **kwargs):
+    print(json.dumps(sorted(sys.modules)))
+    raise SystemExit(0)
+
+DubPipeline.run = first_stage
+from dubbing_studio.cli import app
+app(sys.argv[1:], prog_name="dubbing-studio")
+"""
+
+
+def test_dub_reaches_its_first_stage_without_engine_libraries(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    arguments = ["dub", str(samples_dir / "jfk.flac"), "--to", "es", "--out", str(tmp_path)]
+    environment = {**os.environ, "DUBBING_STUDIO_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_STAGE, *arguments],
+        capture_output=True, text=True, env=environment, cwd=tmp_path, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = {name.partition(".")[0] for name in json.loads(done.stdout.splitlines()[-1])}
+    assert loaded.isdisjoint(_LOADED_ON_USE), sorted(loaded & set(_LOADED_ON_USE))

@@ -3,18 +3,22 @@ before computing it, so rerunning after a crash or an edit redoes only what chan
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dubbing_studio import media
 from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
+from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore
-from dubbing_studio.pipeline.backcheck import hear_back
+from dubbing_studio.pipeline.backcheck import HeardLine, hear_back
 from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
@@ -25,7 +29,7 @@ from dubbing_studio.pipeline.context import (
 )
 from dubbing_studio.pipeline.diarize import diarization_enabled
 from dubbing_studio.pipeline.export import export, review_fields, segment_report
-from dubbing_studio.pipeline.ingest import ingest
+from dubbing_studio.pipeline.ingest import Ingested, ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
 from dubbing_studio.pipeline.separate import background_mode, separated_background
@@ -33,6 +37,8 @@ from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
 from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
 from dubbing_studio.pipeline.voice_match import cast_speakers
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,21 @@ class DubPipeline:
         tracked = ArtifactStore(self.store.root, used if used is not None else set())
         ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
         ingested = await ingest(ctx, source)
+        # The original as the mix needs it (decoded, its speech separated out) depends on the
+        # input alone: it is prepared while the lines are recognised and spoken (issue 12).
+        async with _alongside(self._background(ctx, source, ingested)) as background:
+            return await self._dub(ctx, source, ingested, out_dir, transcript, background)
+
+    async def _dub(
+        self,
+        ctx: DubContext,
+        source: Path,
+        ingested: Ingested,
+        out_dir: Path,
+        transcript: Transcript | None,
+        background: asyncio.Task[tuple[FloatAudio, int, FloatAudio | None]],
+    ) -> DubResult:
+        plan = ctx.plan
         if transcript is None:
             transcript = await recognise(ctx, ingested)
         heard = transcript if transcript.speech is not None else recognised(ctx, ingested)
@@ -126,25 +147,17 @@ class DubPipeline:
             )
 
         ctx.report("mix", 0, 1, "Mixing")
-        audio = ingested.info.audio
-        original, rate = await ctx.compute(
-            media.decode_untrusted,
-            source,
-            sample_rate=mix_rate(audio.sample_rate if audio else None),
-            channels="stereo",
-            max_duration_s=self.studio.settings.max_duration_s,
-            work_dir=self.studio.settings.temp_dir,
-        )
-        policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
-        separated = None
-        if policy.background == "separate":
-            ctx.report("mix", 0, 1, "Separating the original speech from its background")
-            separated = await separated_background(ctx, ingested.digest, original, rate)
-        mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
-        ctx.report("mix", 1, 1, "Mixed")
-
-        ctx.report("export", 0, 1, "Hearing the dub back" if plan.back_transcribe else "Writing")
-        heard_back = await hear_back(ctx, fitted, target) if plan.back_transcribe else None
+        # Hearing the dub back needs only the spoken lines: it runs while they are mixed.
+        async with _alongside(self._hear_back(ctx, fitted, target)) as hearing:
+            if not background.done():
+                ctx.report("mix", 0, 1, "Separating the original speech from its background")
+            original, rate, separated = await background
+            policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
+            mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
+            ctx.report("mix", 1, 1, "Mixed")
+            if plan.back_transcribe:
+                ctx.report("export", 0, 1, "Hearing the dub back")
+            heard_back = await hearing
         ctx.report("export", 0, 1, "Writing outputs")
         base = DubReport(
             source_language=source_language,
@@ -190,6 +203,42 @@ class DubPipeline:
             engine_calls=ctx.engine_calls,
             source_language=source_language,
         )
+
+    async def _background(
+        self, ctx: DubContext, source: Path, ingested: Ingested
+    ) -> tuple[FloatAudio, int, FloatAudio | None]:
+        """The original at the mix rate, in stereo, and (``separate`` background) the same
+        without its speech."""
+        audio = ingested.info.audio
+        original, rate = await ctx.compute(
+            media.decode_untrusted,
+            source,
+            sample_rate=mix_rate(audio.sample_rate if audio else None),
+            channels="stereo",
+            max_duration_s=self.studio.settings.max_duration_s,
+            work_dir=self.studio.settings.temp_dir,
+        )
+        if background_mode(ctx.plan.mix, self.studio.registry) != "separate":
+            return original, rate, None
+        return original, rate, await separated_background(ctx, ingested.digest, original, rate)
+
+    async def _hear_back(
+        self, ctx: DubContext, fitted: list[FittedLine], target: str
+    ) -> list[HeardLine] | None:
+        return await hear_back(ctx, fitted, target) if ctx.plan.back_transcribe else None
+
+
+@contextlib.asynccontextmanager
+async def _alongside(work: Coroutine[Any, Any, T]) -> AsyncIterator[asyncio.Task[T]]:
+    """``work`` as a task running beside the block; cancelled if the block ends without
+    awaiting it (a failed dub), its outcome then dropped without a warning."""
+    task = asyncio.create_task(work)
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _voice_engines(registry: EngineRegistry, voices: Iterable[VoiceRef]) -> dict[str, str]:
