@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from dubbing_studio.engines.local.whisper import _language_runs
@@ -17,9 +15,8 @@ class _Detector:
     def __init__(self, answers: dict[float, tuple[str, float]]) -> None:
         self.answers = answers
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float, list[Any]]:
-        code, probability = self.answers[round(len(audio) / RATE, 1)]
-        return code, probability, []
+    def __call__(self, audio: np.ndarray) -> tuple[str, float]:
+        return self.answers[round(len(audio) / RATE, 1)]
 
 
 def test_runs_change_language_in_the_pause_and_unsure_stretches_follow() -> None:
@@ -32,5 +29,5 @@ def test_runs_change_language_in_the_pause_and_unsure_stretches_follow() -> None
             10.3: ("es", 0.95),  # 10.0–20.3, joined across the 0.3 s pause
         }
     )
-    runs = _language_runs(detector, samples, speech, 30.0)  # type: ignore[arg-type]
+    runs = _language_runs(detector, samples, speech, 30.0)
     assert runs == [(0.0, 8.25, "en"), (8.25, 30.0, "es")]

@@ -8,7 +8,8 @@ hub name (downloaded into ``download_root``) or a local CTranslate2 folder.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,7 +102,9 @@ class WhisperTranscriber(Engine, Transcriber):
                     and bool(speech)
                 )
                 runs = (
-                    _language_runs(model, samples, speech or (), duration)
+                    _language_runs(
+                        partial(_detect_language, model), samples, speech or (), duration
+                    )
                     if per_region
                     else [(0.0, duration, options.language)]
                 )
@@ -263,10 +266,29 @@ _DETECT_MAX_S = 15.0  # speech pieces joined for one language detection, at most
 _DETECT_JOIN_GAP_S = 1.0  # pieces closer than this are heard as one stretch
 _DETECT_MIN_S = 1.0  # shorter stretches are too short to tell: they take their neighbour's
 _DETECT_MIN_PROBABILITY = 0.5
+_UNPADDED_TRUSTED = 0.8  # an unpadded detection this sure is kept, a less sure one redone
+_WINDOW_FRAMES = 3000  # Whisper's 30 s window, in feature frames
+
+Detector = Callable[[npt.NDArray[np.float32]], tuple[str, float]]
+"""The language spoken in a piece of 16 kHz audio, and how sure."""
+
+
+def _detect_language(model: WhisperModel, chunk: npt.NDArray[np.float32]) -> tuple[str, float]:
+    """faster-whisper's ``detect_language`` pads every piece to Whisper's 30 s window: on a
+    long input, detecting each stretch cost about as much as transcribing it (issue 12). The
+    encoder runs on the stretch alone for a tenth of that; on the samples it gives the same
+    language whenever it is sure, and only a second or so of speech leaves it unsure. Those
+    stretches are detected again the padded way, as Whisper was trained."""
+    features = model.feature_extractor(chunk)[..., :_WINDOW_FRAMES]
+    token, probability = model.model.detect_language(model.encode(features))[0][0]
+    if probability >= _UNPADDED_TRUSTED:
+        return token.strip("<|>"), probability
+    code, probability, _ = model.detect_language(audio=chunk)
+    return code, probability
 
 
 def _language_runs(
-    model: WhisperModel,
+    detect: Detector,
     samples: npt.NDArray[np.float32],
     speech: Sequence[SpeechRegion],
     duration: float,
@@ -283,9 +305,9 @@ def _language_runs(
     languages: list[str | None] = []
     for start, end in stretches:
         chunk = samples[int(start * _SAMPLE_RATE) : int(end * _SAMPLE_RATE)]
-        code, probability, _ = model.detect_language(audio=chunk)
+        detected, probability = detect(chunk)
         sure = end - start >= _DETECT_MIN_S and probability >= _DETECT_MIN_PROBABILITY
-        languages.append(code if sure else None)
+        languages.append(detected if sure else None)
     known = [code for code in languages if code]
     fallback = max(set(known), key=known.count) if known else None
     for index, code in enumerate(languages):  # unsure stretches follow the previous one
