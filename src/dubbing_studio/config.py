@@ -30,8 +30,10 @@ class WhisperSettings(BaseModel):
     model: str = Field("base", description="'base', 'tiny.en', a hub model name or a local path.")
     compute_type: str = Field("int8", description="CTranslate2 compute type.")
     cpu_threads: int = Field(2, description="Threads per transcription.")
-    # Not greedy: 1 cost 9-20% less CPU with the same WER on the samples, but repeated a phrase
-    # back-transcribing the en→en dub of jfk.flac (WER 0.32 against 0.15 allowed; issue 12).
+    # Not greedy (issue 12): beam 1 misheard 5.5% of the words of bench/pipeline.py's 62 s input
+    # (beam 5: none), and hearing back its en→en dub it fell back to sampling: 7% WER and 2-3x
+    # slower. (The phrase it repeated in jfk.flac's en→en dub was the ducked original voice
+    # under the dub, which beam 5 hears twice as well; a separated background has none.)
     beam_size: int = Field(5, description="Beam width; 1 is greedy and about 30% faster.")
     vad: bool = Field(True, description="Skip non-speech with the bundled Silero VAD.")
     download_root: Path | None = Field(None, description="Where hub models are cached.")
