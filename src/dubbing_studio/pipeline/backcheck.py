@@ -2,7 +2,8 @@
 each line gets its word and character error rates against the text it should say.
 
 All lines go to the recogniser in one call (joined with a second of silence between them), so
-the check costs one pass over the dubbed speech rather than a 30 s window per line.
+the check costs one pass over the dubbed speech rather than a 30 s window per line; a clip
+that several lines share (the same words, voice and fit) is in it once.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ async def hear_back(
     if ctx.store.has(key, "json"):
         texts = ctx.store.read_json(key)
     else:
-        joined, spans = await ctx.compute(_join, lines)
+        # A clip spoken again word for word (the store serves the repeat) is heard once.
+        heard_as = [line.segment.audio_key or f"line {index}" for index, line in enumerate(lines)]
+        distinct = {clip: line for clip, line in zip(heard_as, lines, strict=True)}
+        joined, spans = await ctx.compute(_join, list(distinct.values()))
         ctx.studio.settings.temp_dir.mkdir(parents=True, exist_ok=True)
         with media.temp_path(ctx.studio.settings.temp_dir, suffix=".wav") as path:
             media.write_audio(path, joined, RECOGNITION_RATE, "wav")
@@ -57,7 +61,8 @@ async def hear_back(
                 heard = await ctx.engine(
                     "hear-back", transcriber.name, transcriber.transcribe, path, options
                 )
-                texts = _split(heard, spans)
+                said = dict(zip(distinct, _split(heard, spans), strict=True))
+                texts = [said[clip] for clip in heard_as]
             except UnsupportedLanguage:
                 texts = None  # stored too: a rerun does not ask again
         ctx.store.write_json(key, texts)
