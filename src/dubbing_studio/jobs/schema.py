@@ -187,3 +187,16 @@ class UsageRow(Base):
     audio_s: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index(None, "client_id", "created_at"),)
+
+
+class ArtifactRefRow(Base):
+    """A job's use of an artifact (its path relative to the artifact root), recorded before
+    the artifact is read or written: a delete removes only files no other job refers to, on
+    whichever node either runs. Deleted with its job."""
+
+    __tablename__ = "artifact_refs"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey(JobRow.id, ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(512), primary_key=True)
+
+    __table_args__ = (Index(None, "path"),)

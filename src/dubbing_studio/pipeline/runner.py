@@ -13,7 +13,7 @@ from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.engines.registry import EngineRegistry
-from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback
 from dubbing_studio.pipeline.backcheck import hear_back
 from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
@@ -77,12 +77,13 @@ class DubPipeline:
         *,
         transcript: Transcript | None = None,
         progress: ProgressCallback = ignore_progress,
-        used: set[Path] | None = None,
+        on_use: UseCallback | None = None,
     ) -> DubResult:
         """Dub ``source`` into ``out_dir``. ``transcript`` (an edited earlier run) replaces
-        recognition; lines whose translation a person wrote keep it. ``used`` collects every
-        artifact the run touches, as it goes (a caller deleting projects needs to know)."""
-        tracked = ArtifactStore(self.store.root, used if used is not None else set())
+        recognition; lines whose translation a person wrote keep it. ``on_use`` is told of
+        every artifact the run touches, before it is used (a caller deleting projects needs
+        to know)."""
+        tracked = self.store.tracking(on_use) if on_use is not None else self.store
         ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
         ingested = await ingest(ctx, source)
         if transcript is None:
