@@ -4,7 +4,10 @@ job); a graceful shutdown does not count as a crash."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -132,3 +135,27 @@ def test_nodes_starting_at_once_resume_each_job_once(store: DubStore, tmp_path: 
     submitted = sorted(job_id for runner in runners for job_id, _, _ in runner.submitted)
     assert submitted == unfinished, resumed
     assert sorted(job_id for ids in resumed for job_id in ids) == unfinished
+
+
+async def test_a_claim_a_dead_process_of_this_machine_left_is_taken_over_at_once(
+    store: DubStore, tmp_path: Path
+) -> None:
+    host, dead = socket.gethostname(), ended_pid()
+    owners = {
+        "dead": f"{host}~{dead}~1~cafe",
+        "restarted": f"{host}~{os.getpid()}~0~cafe",  # an earlier process with this pid
+        "elsewhere": f"another-host~{dead}~1~cafe",  # waits for its claim to lapse
+        "alive": service_for(store, tmp_path).node,  # another node that started just now
+    }
+    for minutes, (job_id, owner) in enumerate(owners.items()):
+        store.create_job(make_job(job_id, minutes, status=JobStatus.RUNNING))
+        assert store.claim(job_id, owner, 60) is not None
+    service = service_for(store, tmp_path)
+    service.runner = RecordingRunner()
+    assert await service.resume() == ["dead", "restarted"]
+
+
+def ended_pid() -> int:
+    """The pid of a process that has ended."""
+    ended = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(ended.stdout)

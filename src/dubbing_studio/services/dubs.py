@@ -110,7 +110,7 @@ class DubService:
         self.projects = settings.data_dir / "projects"
         # Names this service in the resume claims it takes on jobs (see ``resume``).
         self.node = f"{_process_tag(os.getpid())}~{uuid.uuid4().hex[:8]}"
-        self._legacy_imported = False
+        self._legacy_imported = False  # see ``_import_legacy_records``, done on first delete
         # Told each finished stage's name and seconds (the app's metrics).
         self.on_stage_done: Callable[[str, float], None] = _ignore_stage
         # Where one line is re-voiced: None here; with worker processes, on a worker (it
@@ -668,8 +668,8 @@ def _process_tag(pid: int) -> str | None:
     from a later process given the same pid (a restarted container's); None when no
     process has that pid."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-        started = stat.rsplit(")", 1)[1].split()[19]
+        stat = Path(f"/proc/{pid}/stat").read_bytes()  # the name in it may be any bytes
+        started = stat.rsplit(b")", 1)[1].split()[19].decode()
     except FileNotFoundError:
         if Path("/proc/self/stat").exists():
             return None
