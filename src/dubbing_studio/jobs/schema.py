@@ -91,8 +91,8 @@ class JobRow(Base):
     client_id: Mapped[str | None] = mapped_column(String(128))  # who submitted it (quotas)
     # The batch it was submitted in; no foreign key: SQLite cannot add one to a table.
     batch_id: Mapped[str | None] = mapped_column(String(64))
-    # The worker process running it and when its claim lapses without a heartbeat (worker
-    # processes only; the embedded runner leaves both empty).
+    # The worker process running it and when its claim lapses without a heartbeat; or, with
+    # the embedded runner, the node that resumed it at start-up (``DubService.resume``).
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
