@@ -393,12 +393,16 @@ class DubService:
     async def _record_progress(
         self, job_id: str, events: asyncio.Queue[Progress | None], started: float
     ) -> None:
-        """Persist progress in order, off the event loop; segments as they appear."""
+        """Persist progress in order, off the event loop; segments as they appear. The ETA
+        extrapolates the pace since ``started`` (a step on workers starts part-way)."""
         last_stage: str | None = None
+        begun: float | None = None  # the overall fraction at the first event
         while (event := await events.get()) is not None:
             fraction = _overall(event)
+            begun = fraction if begun is None else begun
             elapsed = time.monotonic() - started
-            eta = elapsed / fraction * (1 - fraction) if fraction > 0.05 else None
+            done = fraction - begun
+            eta = elapsed / done * (1 - fraction) if done > 0.05 else None
             changes: dict[str, Any] = {
                 "stage": event.stage,
                 "progress": round(fraction, 4),
