@@ -280,7 +280,10 @@ class DubService:
         job_id = job.id
         started = time.monotonic()
         segments = await self._db(self.store.get_segments, job_id)
-        from_lines = bool(segments and job.source_language)
+        if step is not None and job.stage is not None:  # a later step, or a step once more
+            from_lines = not job.recognising
+        else:
+            from_lines = bool(segments and job.source_language)
         if step is None or step == STEPS[0]:
             await self._db(
                 self.store.start_run,
@@ -296,7 +299,6 @@ class DubService:
             await self._event(job_id, "status", {"status": "running", "stage": "ingest"})
         else:
             await self._db(self.store.start_run, job_id, status=JobStatus.RUNNING)
-            from_lines = not job.recognising
         if step is not None:
             await self._event(job_id, "step", {"step": step, "worker": worker})
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
