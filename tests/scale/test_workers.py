@@ -34,7 +34,7 @@ def report_of(url: str, dub_id: str) -> list[dict[str, Any]]:
     return list(report["segments"])
 
 
-def events_of(cluster: Cluster, dub_id: str) -> list[tuple[int, str, Any]]:
+def events_of(cluster: Cluster | Server, dub_id: str) -> list[tuple[int, str, Any]]:
     return events_after(cluster, dub_id, 0)
 
 
@@ -189,9 +189,9 @@ def test_status_shows_queues_workers_and_jobs_and_health_the_servers(cluster: Cl
         check=True,
     )
     status = json.loads(shown.stdout)
-    assert set(status["queues"]) == {"dub", "tts"}
+    assert set(status["queues"]) == {"asr", "mt", "tts", "mix"}
     assert {w.name for w in cluster.workers} <= set(status["workers"])
-    assert all(w["queues"] == ["dub", "tts"] for w in status["workers"].values())
+    assert all(w["queues"] == ["asr", "mt", "tts", "mix"] for w in status["workers"].values())
     assert set(status["jobs"]) == {"queued", "running", "succeeded", "failed", "cancelled"}
     health = httpx.get(f"{cluster.url}/health", timeout=10).json()
     assert (health["status"], health["broker"], health["database"]) == ("healthy", "ok", "ok")
@@ -220,7 +220,7 @@ def test_a_dub_survives_a_redis_restart_and_its_events_resume_on_a_restarted_api
     assert dub_of(cluster, dub_id)["status"] == "succeeded"
 
 
-def events_after(cluster: Cluster, dub_id: str, seq: int) -> list[tuple[int, str, Any]]:
+def events_after(cluster: Cluster | Server, dub_id: str, seq: int) -> list[tuple[int, str, Any]]:
     headers = {"Last-Event-ID": str(seq)}
     url = f"{cluster.url}/api/v1/dubs/{dub_id}/events"
     with httpx.stream("GET", url, headers=headers, timeout=600) as body:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -95,6 +96,10 @@ class JobRow(Base):
     # the embedded runner, the node that resumed it at start-up (``DubService.resume``).
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # On workers: the step of its run next to run (``pipeline.steps``), and whether the run
+    # began from recognition rather than from stored lines (each step re-enters alike).
+    step: Mapped[str | None] = mapped_column(String(32))
+    recognising: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index(None, "created_at", "id"),

@@ -343,16 +343,25 @@ class DubStore:
 
     # Leases: which worker process runs a job (dubs on worker processes only)
 
-    def claim(self, job_id: str, owner: str, lease_s: float) -> DubJob | None:
+    def claim(
+        self, job_id: str, owner: str, lease_s: float, step: str | None = None
+    ) -> DubJob | None:
         """Leases an unfinished job that no live lease holds to ``owner`` for ``lease_s``;
-        None when another worker holds it, or it has ended or is gone. The row is locked
-        (skipped when another claimant has it), so two claimants never both win."""
+        None when another worker holds it, or it has ended or is gone, or (with ``step``)
+        it is at another step. The row is locked (skipped when another claimant has it), so
+        two claimants never both win."""
         now = _now()
         query = select(JobRow).where(
             JobRow.id == job_id,
             JobRow.status.in_(_UNFINISHED),
-            or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
+            or_(
+                JobRow.lease_owner.is_(None),
+                JobRow.lease_until.is_(None),
+                JobRow.lease_until < now,
+            ),
         )
+        if step is not None:
+            query = query.where(JobRow.step == step)
         with self._writes.begin() as session:
             row = session.scalar(query.with_for_update(skip_locked=True))
             if row is None:
@@ -366,6 +375,27 @@ class DubStore:
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.lease_owner == owner)
             .values(lease_until=_now() + timedelta(seconds=lease_s))
+        )
+        with self._writes.begin() as session:
+            return _rowcount(session, statement) > 0
+
+    def advance(
+        self, job_id: str, owner: str, step: str, to: str, attempts: int, wait_s: float
+    ) -> bool:
+        """Moves ``owner``'s job from ``step`` to ``to`` and lets go of it, in one write,
+        giving back the attempt the finished step counted. The job stays reserved for
+        ``wait_s``: the message for ``to`` must be taken by then, or the sweep sends it
+        again (see ``orphaned``). False when ``owner`` no longer holds it at ``step``."""
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.step == step)
+            .values(
+                step=to,
+                attempts=attempts,
+                lease_owner=None,
+                lease_until=_now() + timedelta(seconds=wait_s),
+                updated_at=_now(),
+            )
         )
         with self._writes.begin() as session:
             return _rowcount(session, statement) > 0
@@ -394,17 +424,22 @@ class DubStore:
             ).all()
         return {job_id: owner for job_id, owner in rows if owner}
 
-    def orphaned(self) -> list[str]:
-        """Running jobs whose worker's lease lapsed: a dead worker's, to be taken over."""
-        with self._reads.begin() as session:
-            return list(
-                session.scalars(
-                    select(JobRow.id).where(
-                        JobRow.status == _RUNNING,
-                        or_(JobRow.lease_until.is_(None), JobRow.lease_until < _now()),
-                    )
-                )
+    def orphaned(self, wait_s: float = 0.0) -> list[str]:
+        """Running jobs whose lease lapsed (a dead worker's, or a step's message nobody
+        took), to be sent again. Each is reserved for ``wait_s`` more in the same write, so
+        sweeping workers send it once, and once per ``wait_s`` while it waits in a queue."""
+        now = _now()
+        statement = (
+            update(JobRow)
+            .where(
+                JobRow.status == _RUNNING,
+                or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
             )
+            .values(lease_owner=None, lease_until=now + timedelta(seconds=wait_s))
+            .returning(JobRow.id)
+        )
+        with self._writes.begin() as session:
+            return list(session.scalars(statement))
 
     # Segments
 

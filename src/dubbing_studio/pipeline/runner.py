@@ -30,6 +30,7 @@ from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
 from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
+from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, SYNTHESIZE, TRANSLATE
 from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
 from dubbing_studio.pipeline.voice_match import cast_speakers
@@ -83,11 +84,33 @@ class DubPipeline:
         recognition; lines whose translation a person wrote keep it. ``on_use`` is told of
         every artifact the run touches, before it is used (a caller deleting projects needs
         to know)."""
+        result = await self.run_through(
+            MIX, source, plan, out_dir, transcript=transcript, progress=progress, on_use=on_use
+        )
+        assert result is not None  # the last step returns the dub
+        return result
+
+    async def run_through(
+        self,
+        step: str,
+        source: Path,
+        plan: DubPlan,
+        out_dir: Path,
+        *,
+        transcript: Transcript | None = None,
+        progress: ProgressCallback = ignore_progress,
+        on_use: UseCallback | None = None,
+    ) -> DubResult | None:
+        """``run``, stopped once ``step`` (one of ``steps.STEPS``) is done: its outputs are
+        then in the artifact store, where the next step's call finds them (None until the
+        last step, which returns the dub)."""
         tracked = self.store.tracking(on_use) if on_use is not None else self.store
         ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
         ingested = await ingest(ctx, source)
         if transcript is None:
             transcript = await recognise(ctx, ingested)
+        if step == RECOGNISE:
+            return None
         heard = transcript if transcript.speech is not None else recognised(ctx, ingested)
         lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
         source_language = transcript.language
@@ -98,6 +121,8 @@ class DubPipeline:
         lines = await translate_segments(
             ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
         )
+        if step == TRANSLATE:
+            return None
 
         casting = await cast_speakers(ctx, ingested, lines, target)
         fitted: list[FittedLine] = []
@@ -125,6 +150,15 @@ class DubPipeline:
             ctx.report(
                 "synthesize", index + 1, len(lines), line.segment.target_text[:60], (line.segment,)
             )
+        if step == SYNTHESIZE:
+            return None
+        heard_back = None
+        if plan.back_transcribe:
+            ctx.report("hear_back", 0, 1, "Hearing the dub back")
+            heard_back = await hear_back(ctx, fitted, target)
+            ctx.report("hear_back", 1, 1, "Heard back")
+        if step == HEAR_BACK:
+            return None
 
         ctx.report("mix", 0, 1, "Mixing")
         audio = ingested.info.audio
@@ -144,8 +178,6 @@ class DubPipeline:
         mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
         ctx.report("mix", 1, 1, "Mixed")
 
-        ctx.report("export", 0, 1, "Hearing the dub back" if plan.back_transcribe else "Writing")
-        heard_back = await hear_back(ctx, fitted, target) if plan.back_transcribe else None
         ctx.report("export", 0, 1, "Writing outputs")
         base = DubReport(
             source_language=source_language,

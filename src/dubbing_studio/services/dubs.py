@@ -38,9 +38,16 @@ from dubbing_studio.jobs.runner import JobRunner
 from dubbing_studio.jobs.store import DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback, digest_file
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
-from dubbing_studio.pipeline.context import DubContext, DubEngines, Progress, ProgressCallback
+from dubbing_studio.pipeline.context import (
+    STAGES,
+    DubContext,
+    DubEngines,
+    Progress,
+    ProgressCallback,
+)
 from dubbing_studio.pipeline.runner import DubPipeline
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
+from dubbing_studio.pipeline.steps import STEP_STAGES, STEPS
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import QuotaPolicy
@@ -54,7 +61,8 @@ STAGE_WEIGHTS = {
     "ingest": 0.02,
     "transcribe": 0.25,
     "translate": 0.05,
-    "synthesize": 0.55,
+    "synthesize": 0.50,
+    "hear_back": 0.05,
     "mix": 0.08,
     "export": 0.05,
 }
@@ -230,6 +238,7 @@ class DubService:
                 idempotency_key=idempotency_key,
                 client_id=client_id,
                 batch_id=batch_id,
+                step=STEPS[0],
             )
             created = await self._db(
                 self.store.create_job, job, lambda load: self.quotas.check(load, duration_s)
@@ -256,11 +265,16 @@ class DubService:
     # --- run ----------------------------------------------------------------------------
     async def execute(self, job_id: str) -> None:
         """Run (or continue, or re-render) one job to the end; called by the runner."""
+        await self.execute_step(job_id, None)
+
+    async def execute_step(self, job_id: str, step: str | None, worker: str | None = None) -> bool:
+        """On workers: only ``step`` of the run (``pipeline.steps``), by ``worker``; None:
+        the whole run. True when it succeeded."""
         job = await self._db(self.store.get_job, job_id)
         if job is None or job.status == JobStatus.CANCELLED:
-            return
+            return False
         try:
-            await self._run(job)
+            return await self._run(job, step, worker)
         except asyncio.CancelledError:
             if self.runner is not None and self.runner.stopping:
                 # Shutting down: the job stays running and resumes at start-up. This run was
@@ -268,42 +282,58 @@ class DubService:
                 await asyncio.shield(self._db(self.store.update_job, job_id, attempts=job.attempts))
             raise
 
-    async def _run(self, job: DubJob) -> None:
-        """One run; its attempt is stored before any work (see ``resume``)."""
+    async def _run(self, job: DubJob, step: str | None, worker: str | None) -> bool:
+        """One run, or one ``step`` of it; its attempt is stored before any work (see
+        ``resume``). A later step re-enters the pipeline from the same transcript as the
+        run's first step did, reporting only its own stages."""
         job_id = job.id
         started = time.monotonic()
-        await self._db(
-            self.store.start_run,
-            job_id,
-            status=JobStatus.RUNNING,
-            error=None,
-            error_code=None,
-            stage="ingest",
-            progress=0.0,
-            eta_s=None,
-        )
-        await self._event(job_id, "status", {"status": "running", "stage": "ingest"})
+        segments = await self._db(self.store.get_segments, job_id)
+        if step is not None and job.stage is not None:  # a later step, or a step once more
+            from_lines = not job.recognising
+        else:
+            from_lines = bool(segments and job.source_language)
+        if step is None or step == STEPS[0]:
+            await self._db(
+                self.store.start_run,
+                job_id,
+                status=JobStatus.RUNNING,
+                error=None,
+                error_code=None,
+                stage="ingest",
+                progress=0.0,
+                eta_s=None,
+                recognising=not from_lines,
+            )
+            await self._event(job_id, "status", {"status": "running", "stage": "ingest"})
+        else:
+            await self._db(self.store.start_run, job_id, status=JobStatus.RUNNING)
+        if step is not None:
+            await self._event(job_id, "step", {"step": step, "worker": worker})
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
         writer = asyncio.create_task(self._record_progress(job_id, events, started))
         clock = StageClock(events.put_nowait, self.on_stage_done)
+        stages = STEP_STAGES[step] if step is not None else STAGES
         try:
-            segments = await self._db(self.store.get_segments, job_id)
             transcript = (
                 Transcript(job.source_language, job.duration_s or 0.0, tuple(segments))
-                if segments and job.source_language
+                if from_lines and job.source_language
                 else None
             )
-            result = await self.pipeline.run(
+            result = await self.pipeline.run_through(
+                step or STEPS[-1],
                 self.input_path(job),
                 job.plan,
                 self._folder(job_id) / "outputs",
                 transcript=transcript,
-                progress=clock,
+                progress=lambda event: clock(event) if event.stage in stages else None,
                 on_use=self._recorder(job_id),
             )
             clock.finish()
             events.put_nowait(None)
             await writer
+            if result is None:  # a step before the last: its outputs are stored
+                return True
             await self._db(
                 self.store.replace_segments, job_id, result.segments, result.source_language
             )
@@ -329,7 +359,7 @@ class DubService:
         except StudioError as exc:
             events.put_nowait(None)
             await self._finish(job_id, writer, JobStatus.FAILED, exc.detail, exc.error_code)
-            return
+            return False
         except Exception:
             log.exception("Dub %s failed", job_id)
             events.put_nowait(None)
@@ -340,11 +370,12 @@ class DubService:
                 "The dub failed unexpectedly; the server log has the details.",
                 "internal_error",
             )
-            return
+            return False
         # Engine calls tell a client (and the tests) what a render actually recomputed.
         await self._event(
             job_id, "done", {"status": "succeeded", "engine_calls": dict(result.engine_calls)}
         )
+        return True
 
     async def _finish(
         self,
@@ -371,12 +402,16 @@ class DubService:
     async def _record_progress(
         self, job_id: str, events: asyncio.Queue[Progress | None], started: float
     ) -> None:
-        """Persist progress in order, off the event loop; segments as they appear."""
+        """Persist progress in order, off the event loop; segments as they appear. The ETA
+        extrapolates the pace since ``started`` (a step on workers starts part-way)."""
         last_stage: str | None = None
+        begun: float | None = None  # the overall fraction at the first event
         while (event := await events.get()) is not None:
             fraction = _overall(event)
+            begun = fraction if begun is None else begun
             elapsed = time.monotonic() - started
-            eta = elapsed / fraction * (1 - fraction) if fraction > 0.05 else None
+            done = fraction - begun
+            eta = elapsed / done * (1 - fraction) if done > 0.05 else None
             changes: dict[str, Any] = {
                 "stage": event.stage,
                 "progress": round(fraction, 4),
@@ -505,6 +540,7 @@ class DubService:
             error=None,
             error_code=None,
             attempts=0,  # a new run: earlier ones ended, crashed or not
+            step=STEPS[0],
         )
         await self._event(job_id, "status", {"status": "queued", "stage": None})
         await self._submit(job)
