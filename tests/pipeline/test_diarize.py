@@ -24,6 +24,8 @@ from dubbing_studio.pipeline.diarize import (
     assign_speakers,
     diarization_enabled,
     diarize,
+    diarize_file,
+    one_voice,
 )
 from dubbing_studio.pipeline.runner import DubPipeline
 from tests.conftest import require
@@ -189,6 +191,13 @@ class _LoudnessEncoder:
         return np.array([1.0, 0.0] if loud else [0.0, 1.0], dtype=np.float32)
 
 
+class _RefusingEncoder(_LoudnessEncoder):
+    """An encoder that must not be asked."""
+
+    def embed(self, samples_16k_mono: FloatAudio) -> Embedding | None:
+        raise AssertionError("the encoder was asked to embed a line")
+
+
 def test_diarize_embeds_each_long_enough_span_of_the_audio() -> None:
     audio = np.concatenate([np.full(2 * RATE, 0.5), np.full(3 * RATE, 0.1)]).astype(np.float32)
     encoder = _LoudnessEncoder()
@@ -207,6 +216,15 @@ def test_the_plan_decides_whether_to_diarize() -> None:
     assert diarization_enabled(True, installed) is True
     with pytest.raises(EngineUnavailable, match="stand-in not installed; pip install"):
         diarization_enabled(True, missing)
+
+
+def test_lines_the_clustering_could_not_split_are_one_voice_without_a_listen() -> None:
+    """Fewer than two lines long enough to embed, or less speech in them than two voices
+    need: ``assign_speakers`` would say one speaker whatever the embeddings."""
+    noise = np.random.default_rng(3).normal(0, 0.1, 20 * RATE).astype(np.float32)
+    assert one_voice(noise, RATE, [(0.0, 8.0), (9.0, 9.8)])  # the second is too short
+    assert one_voice(noise, RATE, [(0.0, 1.9), (2.0, 3.9)])  # 3.8 s: not two voices of 2 s
+    assert not one_voice(noise, RATE, [(0.0, 3.0), (4.0, 7.0)])  # no pitch to vouch for it
 
 
 # --- the real encoder on real speech ----------------------------------------------------------
@@ -257,6 +275,26 @@ def _layouts(speech: tuple[FloatAudio, FloatAudio, FloatAudio]) -> dict[str, _La
         "halves": (audio, spans, ["jfk", "left", "right", "jfk", "left"]),
         "reel": (reel, reel_spans, ["jfk", "jfk", "jfk", "left"]),
     }
+
+
+def test_one_speakers_lines_skip_the_encoder_and_several_speakers_do_not(
+    speech: tuple[FloatAudio, FloatAudio, FloatAudio], tmp_path: Path
+) -> None:
+    """JFK's lines as Whisper cuts them agree in pitch and spectrum: no embedding (nor torch)
+    is needed. With the left reader after him, or the two readers in turn, they do not."""
+    jfk, left, right = speech
+    layouts = _layouts(speech)
+    jfk_spans = [span for span, who in zip(*layouts["reel"][1:], strict=True) if who == "jfk"]
+    path = tmp_path / "jfk.wav"
+    media.write_audio(path, jfk, RATE, "wav")
+    assert diarize_file(path, jfk_spans, _RefusingEncoder()) == ["S1"] * len(jfk_spans)
+
+    reel, reel_spans, _ = layouts["reel"]
+    assert not one_voice(reel, RATE, reel_spans)
+    readers, reader_spans = _one_channel([left, right])
+    assert not one_voice(readers, RATE, reader_spans)
+    halves, halves_spans, _ = layouts["halves"]
+    assert not one_voice(halves, RATE, halves_spans)
 
 
 def _embed(encoder: ResemblyzerEncoder, layout: _Layout) -> list[Embedding | None]:

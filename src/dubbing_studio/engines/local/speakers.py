@@ -78,7 +78,7 @@ class ResemblyzerEncoder:
             if len(speech) < MIN_SPEECH_S * SAMPLE_RATE:
                 return None
             with torch.inference_mode():
-                partials = model(torch.from_numpy(_partials(_mel_power(speech))))
+                partials = model(torch.from_numpy(_partials(mel_power(speech))))
             mean = partials.float().numpy().mean(axis=0)  # float32 also under bf16 autocast
         norm = float(np.linalg.norm(mean))
         return (mean / norm).astype(np.float32) if norm > 0 else None
@@ -115,7 +115,7 @@ def _partials(mel: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.stack([mel[start : start + _PARTIAL_FRAMES] for start in starts])
 
 
-def _mel_power(wav: FloatAudio) -> npt.NDArray[np.float32]:
+def mel_power(wav: FloatAudio) -> npt.NDArray[np.float32]:
     """librosa's ``melspectrogram(sr=16000, n_fft=400, hop_length=160, n_mels=40)`` as
     resemblyzer calls it (centred zero-padded frames, periodic Hann window, power 2, Slaney
     mel filters), as (frames, bands); matches librosa 0.11 to 1e-6 of the peak."""
