@@ -5,9 +5,9 @@ Each line's audio is embedded by the studio's speaker encoder (resemblyzer, in t
 channels need none of this (see ``ingest``). The clustering is a pure function of the
 embeddings, so its rules are tested without the model.
 
-The encoder (torch, a few seconds and a few hundred MB to load) runs only when the lines may
-hold more than one voice: not when its clustering could not find two anyway, nor when every
-line's pitch and spectrum agree as closely as one speaker's lines do (``one_voice``).
+The encoder (a second or more of work per minute of speech) runs only when the lines may hold
+more than one voice: not when its clustering could not find two anyway, nor when every line's
+pitch and spectrum agree as closely as one speaker's lines do (``one_voice``).
 
 The figures below were measured on real speech (``samples/``: jfk.flac and the two LibriSpeech
 readers of stereo_diarization.wav, which are the hard case: two similar voices) with
