@@ -141,8 +141,8 @@ class PiperSynthesizer(Engine, Synthesizer):
         rate = check_rate(options.rate)
         files = self._voice_files()
         voice = pick_voice(self.name, [f.voice for f in files], options)
-        model = next(f.model for f in files if f.voice is voice)
-        with self._lease(model).use() as piper_voice:
+        chosen = next(f for f in files if f.voice is voice)
+        with self._lease(chosen.model).use() as piper_voice:
             from piper import SynthesisConfig
 
             config = SynthesisConfig(length_scale=piper_voice.config.length_scale / rate)
@@ -154,7 +154,7 @@ class PiperSynthesizer(Engine, Synthesizer):
                 return join_with_pauses((p.audio_float_array for p in pieces), sample_rate)
 
             speech = speak_in_chunks(text, speak, sample_rate)
-        variant = next(f.variant for f in files if f.voice is voice)
+        variant = chosen.variant
         if variant is None:
             return speech
         shifted = media.shift_voice(
@@ -181,11 +181,11 @@ class PiperSynthesizer(Engine, Synthesizer):
         then ``voices_dir``'s, by name."""
         found: list[_VoiceFile] = []
         bundled = package_dir(_BUNDLED_PACKAGE)
-        if bundled is not None and (bundled / "data" / f"{BUNDLED_VOICE}.onnx").is_file():
-            model = bundled / "data" / f"{BUNDLED_VOICE}.onnx"
+        joe_model = bundled / "data" / f"{BUNDLED_VOICE}.onnx" if bundled is not None else None
+        if joe_model is not None and joe_model.is_file():
             joe = Voice(id=BUNDLED_VOICE, language="en", name="Joe (en-US)", gender="male")
-            found.append(_VoiceFile(joe, model))
-            found.extend(_VoiceFile(v.voice(joe), model, v) for v in BUNDLED_VARIANTS)
+            found.append(_VoiceFile(joe, joe_model))
+            found.extend(_VoiceFile(v.voice(joe), joe_model, v) for v in BUNDLED_VARIANTS)
         folder = self._settings.voices_dir
         if folder is not None and folder.is_dir():
             for model in sorted(folder.glob("*.onnx")):
