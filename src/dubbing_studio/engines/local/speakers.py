@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import pickle
 import struct
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import IO, Any
@@ -135,7 +136,11 @@ def _raise_volume(samples: FloatAudio, target_dbfs: float) -> FloatAudio:
 def _trim_long_silences(samples: FloatAudio) -> FloatAudio:
     """resemblyzer's ``trim_long_silences``: speech as webrtcvad hears it, smoothed, with a
     little of the silence around it."""
-    import webrtcvad
+    with warnings.catch_warnings():
+        # webrtcvad imports pkg_resources, deprecated; not ours to fix.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import webrtcvad
 
     usable = samples[: len(samples) - len(samples) % _VAD_WINDOW]
     pcm = np.round(usable * _INT16_MAX).astype("<i2").tobytes()
