@@ -281,8 +281,9 @@ def _layouts(speech: tuple[FloatAudio, FloatAudio, FloatAudio]) -> dict[str, _La
 def test_one_speakers_lines_skip_the_encoder_and_several_speakers_do_not(
     speech: tuple[FloatAudio, FloatAudio, FloatAudio], tmp_path: Path
 ) -> None:
-    """JFK's lines as Whisper cuts them agree in pitch and spectrum: no embedding (nor torch)
-    is needed. With the left reader after him, or the two readers in turn, they do not."""
+    """JFK's lines as Whisper cut them in the reel agree in pitch (1.3 semitones) and spectrum:
+    no embedding is needed. With the left reader after him, the two readers in turn, or the
+    halves of all three recordings, they do not."""
     jfk, left, right = speech
     layouts = _layouts(speech)
     jfk_spans = [span for span, who in zip(*layouts["reel"][1:], strict=True) if who == "jfk"]

@@ -46,10 +46,11 @@ SAME_VOICE = 0.85
 # lines of 1.2 s score as low as 0.64 to their own speaker, under the 0.67 of the other reader.
 # Such a cluster joins the one its lines are most alike to.
 MIN_VOICE_S = 2.0
-# One speaker's lines, by median F0: JFK's two long lines 1.3 semitones apart, halves of one
-# recording 2.4 (JFK) and 2.8 (the left reader); the two readers 6-9 apart. Within this, and
-# with spectra as alike, lines count as one voice without the encoder. Two speakers of the
-# same pitch recorded alike would too: the threshold is the tightest one speaker passes.
+# One speaker's lines, by median F0 (of lines with ``PITCHED_S`` voiced): JFK's 1.3-2.6
+# semitones apart as Whisper cuts them, the halves of the left reader's recording 2.9; the two
+# readers 5-9 apart. Two speakers of about one pitch recorded alike would pass as well, so the
+# threshold sits at the tight end: lines that vary more (JFK's 2.6) are embedded, which costs
+# about 0.1 s a line, far less than merging two people.
 ONE_VOICE_SEMITONES = 2.0
 # RMS difference of two lines' mean log mel spectra (natural log): one recording's lines
 # 0.2-0.9 apart (JFK), separate recordings 2.1-3.2, the two readers (one microphone each,
