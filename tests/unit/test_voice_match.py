@@ -10,7 +10,7 @@ import pytest
 from dubbing_studio.bootstrap import build_studio
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.dub import DubPlan
-from dubbing_studio.media.pitch import pitch_shift, semitones, track_f0
+from dubbing_studio.media.pitch import pitch_shift, semitones, shift_voice, track_f0
 from dubbing_studio.pipeline.casting import cast_voices, pitch_pool
 from dubbing_studio.pipeline.voice_match import SpeakerPitch, pitch_shift_toward
 
@@ -44,6 +44,34 @@ def test_pitch_shift_moves_the_median_and_keeps_the_length() -> None:
         assert len(shifted) == len(sound)
         moved = semitones(150.0, float(np.median(track_f0(shifted, RATE))))
         assert abs(moved - shift) < 0.3, (shift, moved)
+
+
+def vowel(f0: float, formant_hz: float = 800.0, seconds: float = 1.5) -> np.ndarray:
+    """Glottal pulses at ``f0`` through one resonance (a formant) at ``formant_hz``."""
+    pulses = np.zeros(int(seconds * RATE))
+    pulses[:: int(RATE / f0)] = 1.0
+    t = np.arange(int(0.03 * RATE)) / RATE
+    ring = np.exp(-np.pi * 120 * t) * np.sin(2 * np.pi * formant_hz * t)
+    sound = np.convolve(pulses, ring)[: len(pulses)]
+    return (0.5 * sound / np.abs(sound).max()).astype(np.float32)
+
+
+def _centroid_hz(samples: np.ndarray) -> float:
+    power = np.abs(np.fft.rfft(samples)) ** 2
+    return float(np.sum(np.fft.rfftfreq(len(samples), 1 / RATE) * power) / np.sum(power))
+
+
+def test_shift_voice_moves_pitch_and_formants_separately_and_keeps_the_length() -> None:
+    sound = vowel(125.0)
+    kept = shift_voice(sound, RATE, 7.0)  # the formant where it was
+    raised = shift_voice(sound, RATE, 7.0, formants=1.2)
+    for shifted in (kept, raised):
+        assert len(shifted) == len(sound) and np.abs(shifted).max() <= 1.0
+        moved = semitones(125.0, float(np.median(track_f0(shifted, RATE))))
+        assert abs(moved - 7.0) < 0.3, moved
+    assert abs(_centroid_hz(kept) / _centroid_hz(sound) - 1.0) < 0.05
+    assert abs(_centroid_hz(raised) / _centroid_hz(sound) - 1.2) < 0.06
+    assert np.array_equal(shift_voice(sound, RATE, 0.0), sound)
 
 
 def test_gender_and_confidence_from_f0() -> None:
