@@ -105,7 +105,9 @@ def test_cancel_stops_the_worker_within_one_line_and_delete_mid_run_leaves_no_fi
     assert cluster.store.holder(dub_id) is None, "the worker let go before the answer"
     later = dub_of(cluster, dub_id)
     assert later["segments_total"] > running["segments_done"] + 1, "a long enough dub"
-    assert later["segments_done"] <= running["segments_done"] + 1, "at most one more line"
+    # Progress is written through a queue, so the count read before the cancel may lack the
+    # line just finished; past that, only the line being spoken when the cancel came.
+    assert later["segments_done"] <= running["segments_done"] + 2, "at most one more line"
 
     # Run it again (its finished stages are found), and delete it mid-synthesis.
     assert httpx.post(f"{cluster.url}/api/v1/dubs/{dub_id}/render", timeout=30).status_code == 202
