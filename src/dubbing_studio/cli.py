@@ -150,8 +150,12 @@ def mcp() -> None:
 @_friendly_errors
 def worker(
     queues: Annotated[
-        str, typer.Option(help="Queues to take: dub (whole dubs), tts (re-voiced lines).")
-    ] = "dub,tts",
+        str,
+        typer.Option(
+            help="Queues to take: asr (recognition, hearing back), mt (translation), tts "
+            "(speech, re-voiced lines), mix (mixing and outputs)."
+        ),
+    ] = "asr,mt,tts,mix",
     processes: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     threads: Annotated[int, typer.Option(min=1, help="Jobs at once per process.")] = 1,
 ) -> None:

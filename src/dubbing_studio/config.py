@@ -266,7 +266,14 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         description="A worker's claim on a job lapses this long after its last "
-        "heartbeat; another worker then takes the job over.",
+        "heartbeat; another worker then takes the job over. Also how long the jobs a node "
+        "resumes at start-up are held from other nodes starting then.",
+    )
+    event_poll_s: float = Field(
+        15.0,
+        gt=0,
+        description="How long a dub's event stream waits for a notification of new events "
+        "before it looks in the store anyway (what a lost notification costs at most).",
     )
     model_idle_ttl_s: float = Field(600.0, description="Unload a model idle this long.")
     engine_concurrency: int = Field(1, description="Inferences at once per engine.")

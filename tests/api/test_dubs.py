@@ -11,6 +11,9 @@ from typing import Any
 import av
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select
+
+from dubbing_studio.jobs.schema import ArtifactRefRow
 
 pytestmark = pytest.mark.slow
 
@@ -194,25 +197,52 @@ def test_errors(client: TestClient, dubbed: dict[str, Any], samples_dir: Path) -
 def test_editing_while_running_is_a_conflict_and_delete_leaves_nothing(
     client: TestClient, samples_dir: Path, studio_settings: Any
 ) -> None:
-    with (samples_dir / "stereo_diarization.wav").open("rb") as handle:
-        created = client.post(
-            "/api/v1/dubs",
-            files={"file": ("talk.wav", handle, "audio/wav")},
-            data={"target_language": "es"},
-        ).json()
-    base = f"/api/v1/dubs/{created['id']}"
+    def submit() -> str:
+        with (samples_dir / "stereo_diarization.wav").open("rb") as handle:
+            created = client.post(
+                "/api/v1/dubs",
+                files={"file": ("talk.wav", handle, "audio/wav")},
+                data={"target_language": "es"},
+            ).json()
+        return str(created["id"])
+
+    first = submit()
+    base = f"/api/v1/dubs/{first}"
     conflict = client.post(f"{base}/render")
     assert conflict.status_code == 409, conflict.text
-    follow(client, created["id"])
-    project = studio_settings.data_dir / "projects" / created["id"]
-    recorded = json.loads((project / "artifacts.json").read_text())
-    assert not any(Path(p).is_absolute() for p in recorded), "stored relative to the store"
-    artifacts = [studio_settings.data_dir / "artifacts" / p for p in recorded]
-    assert artifacts and all(p.exists() for p in artifacts)
+    follow(client, first)
+    project = studio_settings.data_dir / "projects" / first
+    recorded = artifact_refs(studio_settings, first)  # lookups that missed too
+    root = studio_settings.data_dir / "artifacts"
+    artifacts = [root / p for p in recorded]
+    assert sum(p.exists() for p in artifacts) >= 5
+    artifacts = [p for p in artifacts if p.exists()]
+
+    again = submit()  # the same input and plan: it finds what the first stored
+    follow(client, again)
+    used_again = artifact_refs(studio_settings, again)
+    shared = [p for p in artifacts if str(p.relative_to(root)) in used_again]
+    assert len(shared) >= 3, "recognition at least is shared"
     assert client.delete(base).status_code == 204
     assert not project.exists()
-    assert not any(p.exists() for p in artifacts), "its artifacts are shared with no one"
+    assert all(p.exists() for p in shared), "the second project uses them"
+    assert not any(p.exists() for p in artifacts if p not in shared), "only the first did"
     assert client.get(base).status_code == 404
+
+    assert client.delete(f"/api/v1/dubs/{again}").status_code == 204
+    assert not any(p.exists() for p in shared), "they are shared with no one any more"
+    assert not any((root / p).exists() for p in used_again)
+
+
+def artifact_refs(settings: Any, dub_id: str) -> list[str]:
+    """The artifacts the store records a dub as using (paths relative to the store)."""
+    engine = create_engine(settings.database)
+    try:
+        with engine.connect() as connection:
+            query = select(ArtifactRefRow.path).where(ArtifactRefRow.job_id == dub_id)
+            return list(connection.scalars(query))
+    finally:
+        engine.dispose()
 
 
 def test_impossible_plans_are_refused_before_any_work(

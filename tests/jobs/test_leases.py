@@ -46,3 +46,31 @@ def test_a_finished_or_missing_job_is_never_claimed(store: DubStore) -> None:
     store.create_job(make_job(status=JobStatus.CANCELLED))
     assert store.claim("job-1", "a:1", 60) is None
     assert store.claim("nope", "a:1", 60) is None
+
+
+def test_a_job_on_workers_is_claimed_only_at_its_step_and_moves_on_in_one_write(
+    store: DubStore,
+) -> None:
+    store.create_job(make_job(step="recognise"))
+    assert store.claim("job-1", "a:1", 60, "translate") is None, "not at that step yet"
+    taken = store.claim("job-1", "a:1", 60, "recognise")
+    assert taken is not None
+    store.start_run("job-1", status=JobStatus.RUNNING)
+    assert not store.advance("job-1", "b:2", "recognise", "translate", 0, 60), "holder only"
+    assert store.advance("job-1", "a:1", "recognise", "translate", taken.attempts, 60)
+    job = store.get_job("job-1")
+    assert job is not None and (job.step, job.attempts) == ("translate", 0)
+    assert store.holder("job-1") is None and store.orphaned(60) == [], "its message is due"
+    assert store.claim("job-1", "b:2", 60, "recognise") is None, "a step done is not redone"
+    assert store.claim("job-1", "b:2", 60, "translate") is not None
+
+
+def test_a_step_message_nobody_took_is_swept_once_per_wait(store: DubStore) -> None:
+    store.create_job(make_job(step="recognise"))
+    store.claim("job-1", "a:1", 60, "recognise")
+    store.start_run("job-1", status=JobStatus.RUNNING)
+    store.advance("job-1", "a:1", "recognise", "translate", 0, 0.2)
+    time.sleep(0.4)  # the worker died before sending the next step's message
+    assert store.orphaned(60) == ["job-1"]
+    assert store.orphaned(60) == [], "sent again once, then given time to be taken"
+    assert store.claim("job-1", "b:2", 60, "translate") is not None

@@ -4,7 +4,10 @@ job); a graceful shutdown does not count as a crash."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.services.dubs import CRASHED_CODE, CRASHED_DETAIL, Conflict, DubService
 from dubbing_studio.services.events import EventHub
 from tests.jobs.conftest import make_job
+from tests.jobs.test_store import run_in_threads
 
 
 class RecordingRunner:
@@ -109,3 +113,49 @@ async def test_a_graceful_stop_mid_run_gives_the_attempt_back(
     recorder = restarted.runner = RecordingRunner()
     assert await restarted.resume() == ["talk"]
     assert recorder.submitted == [("talk", None, False)], "no suspect: it ran beside nothing"
+
+
+def test_nodes_starting_at_once_resume_each_job_once(store: DubStore, tmp_path: Path) -> None:
+    unfinished = [f"job-{i:02}" for i in range(10)]
+    for minutes, job_id in enumerate(unfinished):
+        status = JobStatus.RUNNING if minutes % 3 else JobStatus.QUEUED
+        store.create_job(make_job(job_id, minutes, status=status, attempts=minutes % 2))
+    store.create_job(make_job("done", 20, status=JobStatus.SUCCEEDED))
+    url = store.url.render_as_string(hide_password=False)
+    stores = [DubStore(url) for _ in range(3)]  # three nodes, each its own connections
+    services = [service_for(node_store, tmp_path) for node_store in stores]
+    runners = [RecordingRunner() for _ in services]
+    for service, runner in zip(services, runners, strict=True):
+        service.runner = runner
+    try:
+        resumed = run_in_threads(3, lambda i: asyncio.run(services[i].resume()))
+    finally:
+        for node_store in stores:
+            node_store.close()
+    submitted = sorted(job_id for runner in runners for job_id, _, _ in runner.submitted)
+    assert submitted == unfinished, resumed
+    assert sorted(job_id for ids in resumed for job_id in ids) == unfinished
+
+
+async def test_a_claim_a_dead_process_of_this_machine_left_is_taken_over_at_once(
+    store: DubStore, tmp_path: Path
+) -> None:
+    host, dead = socket.gethostname(), ended_pid()
+    owners = {
+        "dead": f"{host}~{dead}~1~cafe",
+        "restarted": f"{host}~{os.getpid()}~0~cafe",  # an earlier process with this pid
+        "elsewhere": f"another-host~{dead}~1~cafe",  # waits for its claim to lapse
+        "alive": service_for(store, tmp_path).node,  # another node that started just now
+    }
+    for minutes, (job_id, owner) in enumerate(owners.items()):
+        store.create_job(make_job(job_id, minutes, status=JobStatus.RUNNING))
+        assert store.claim(job_id, owner, 60) is not None
+    service = service_for(store, tmp_path)
+    service.runner = RecordingRunner()
+    assert await service.resume() == ["dead", "restarted"]
+
+
+def ended_pid() -> int:
+    """The pid of a process that has ended."""
+    ended = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(ended.stdout)

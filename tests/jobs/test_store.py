@@ -194,6 +194,10 @@ def test_update_job_rejects_unknown_jobs_and_fields(store: DubStore) -> None:
             store.update_job("job-1", **bad)
 
 
+def never_gone(owner: str) -> bool:
+    return False
+
+
 def test_claim_unfinished_returns_queued_and_running_oldest_first(store: DubStore) -> None:
     statuses = [
         JobStatus.RUNNING,
@@ -205,7 +209,37 @@ def test_claim_unfinished_returns_queued_and_running_oldest_first(store: DubStor
     ]
     for minutes, status in enumerate(statuses):
         store.create_job(make_job(f"j{minutes}", minutes, status=status))
-    assert [job.id for job in store.claim_unfinished()] == ["j0", "j2", "j5"]
+    claimed = store.claim_unfinished("node-a", 60, never_gone)
+    assert [job.id for job in claimed] == ["j0", "j2", "j5"]
+    assert {store.holder(job.id) for job in claimed} == {"node-a"}
+    assert store.claim_unfinished("node-b", 60, never_gone) == [], "claimed by a live node"
+    again = store.claim_unfinished("node-a", 60, never_gone)
+    assert [job.id for job in again] == ["j0", "j2", "j5"], "its own claims do not hold it back"
+    taken = store.claim_unfinished("node-b", 60, lambda owner: owner == "node-a")
+    assert [job.id for job in taken] == ["j0", "j2", "j5"], "a dead node's claims are taken"
+    store.claim_unfinished("node-c", 0, lambda owner: True)  # a claim that lapses at once
+    assert len(store.claim_unfinished("node-d", 60, never_gone)) == 3
+
+
+def test_nodes_resuming_at_once_each_claim_a_job_once(store: DubStore) -> None:
+    for minutes in range(12):
+        status = JobStatus.RUNNING if minutes % 2 else JobStatus.QUEUED
+        store.create_job(make_job(f"j{minutes:02}", minutes, status=status))
+    url = store.url.render_as_string(hide_password=False)
+    nodes = [DubStore(url) for _ in range(4)]  # each its own connections, as on 4 nodes
+    try:
+        claims = run_in_threads(
+            4, lambda i: store_ids(nodes[i].claim_unfinished(f"node-{i}", 60, never_gone))
+        )
+    finally:
+        for node in nodes:
+            node.close()
+    every = sorted(job_id for ids in claims for job_id in ids)
+    assert every == [f"j{minutes:02}" for minutes in range(12)], claims
+
+
+def store_ids(jobs: list[Any]) -> list[str]:
+    return [job.id for job in jobs]
 
 
 def test_delete_job_cascades_to_segments_and_events(store: DubStore) -> None:
@@ -220,6 +254,67 @@ def test_delete_job_cascades_to_segments_and_events(store: DubStore) -> None:
     assert store.events_after("j1", 0) == []
     assert len(store.get_segments("j2")) == 1
     assert len(store.events_after("j2", 0)) == 1
+
+
+def test_a_deleted_job_gives_up_only_the_artifacts_no_other_job_refers_to(
+    store: DubStore,
+) -> None:
+    for minutes, job_id in enumerate(("j1", "j2", "j3")):
+        store.create_job(make_job(job_id, minutes))
+    store.add_artifact_refs("j1", ["aa/mine.json", "bb/shared.npz", "aa/mine.json"])
+    store.add_artifact_refs("j1", ["bb/shared.npz", "cc/late.wav"])  # again: no error
+    store.add_artifact_refs("j2", ["bb/shared.npz"])
+    store.add_artifact_refs("j3", [])
+    removed: list[list[str]] = []
+    assert store.delete_job("j1", removed.append)
+    assert removed == [["aa/mine.json", "cc/late.wav"]]
+    assert store.delete_job("j3", removed.append)
+    assert len(removed) == 1, "a job with no references removes nothing"
+    assert store.delete_job("j2", removed.append)
+    assert removed[-1] == ["bb/shared.npz"], "its last user gone, the shared file goes too"
+    with pytest.raises(IntegrityError):
+        store.add_artifact_refs("j1", ["aa/mine.json"])  # a run of a deleted job stops
+
+
+def test_a_failed_removal_keeps_the_job_and_its_references(store: DubStore) -> None:
+    store.create_job(make_job("j1"))
+    store.add_artifact_refs("j1", ["aa/mine.json"])
+
+    def fail(paths: list[str]) -> None:
+        raise PermissionError(paths[0])
+
+    with pytest.raises(PermissionError):
+        store.delete_job("j1", fail)
+    assert store.get_job("j1") is not None
+    removed: list[list[str]] = []
+    assert store.delete_job("j1", removed.append)
+    assert removed == [["aa/mine.json"]]
+
+
+def test_racing_deletes_of_two_users_remove_a_shared_artifact_once(store: DubStore) -> None:
+    url = store.url.render_as_string(hide_password=False)
+    for attempt in range(5):
+        ids = [f"r{attempt}-a", f"r{attempt}-b"]
+        for minutes, job_id in enumerate(ids):
+            store.create_job(make_job(job_id, minutes))
+            store.add_artifact_refs(job_id, ["dd/shared.npz", f"ee/{job_id}.json"])
+        assert sorted(delete_at_once(url, ids)) == [
+            "dd/shared.npz",
+            *(f"ee/{job_id}.json" for job_id in ids),
+        ]
+
+
+def delete_at_once(url: str, ids: list[str]) -> list[str]:
+    """Deletes the jobs at once, each through its own store (as on its own node); the
+    artifact paths each deletion removed."""
+    nodes = [DubStore(url) for _ in ids]
+    removed: list[str] = []
+    try:
+        run_in_threads(len(ids), lambda i: nodes[i].delete_job(ids[i], removed.extend))
+    finally:
+        for node in nodes:
+            node.close()
+    return removed
 
 
 def test_start_run_counts_every_attempt_even_when_runs_race(store: DubStore) -> None:

@@ -170,3 +170,23 @@ def test_stereo_speakers_get_two_voices(
     voices = {s.speaker: s.voice for s in result.segments}
     assert voices["S1"] != voices["S2"]
     _check_timing(result, DubPlan(target_language="es"))
+
+
+def test_two_english_speakers_get_two_piper_voices_and_kokoro_stays_unloaded(
+    pipeline: DubPipeline, samples_dir: Path, tmp_path: Path
+) -> None:
+    """Piper has one English voice; the second speaker gets a voice derived from it rather
+    than one of an engine about ten times slower."""
+    result = _dub(
+        pipeline,
+        samples_dir / "stereo_diarization.wav",
+        DubPlan(target_language="en", audio_formats=("wav",)),
+        tmp_path,
+    )
+    report = json.loads(result.outputs["report.json"].read_text())
+    voices = {speaker: found["voice"] for speaker, found in report["speakers"].items()}
+    assert set(voices) == {"S1", "S2"} and voices["S1"] != voices["S2"]
+    assert all(voice.startswith("piper:en_US-joe-medium") for voice in voices.values())
+    assert {s.voice for s in result.segments} == set(voices.values())
+    assert result.engine_calls["synthesize:piper"] >= 2
+    assert not [call for call in result.engine_calls if call.endswith(":kokoro")]

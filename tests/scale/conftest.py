@@ -4,6 +4,7 @@ real Redis and PostgreSQL that ``scripts/with-services.sh`` starts, sharing one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from dubbing_studio.jobs import DubStore
 from dubbing_studio.jobs.schema import Base
-from dubbing_studio.scale.broker import WORKERS_KEY
+from dubbing_studio.scale.broker import QUEUES, WORKERS_KEY
 from tests.conftest import service_url
 from tests.e2e.conftest import (  # noqa: F401 (fixtures)
     ChildProcess,
@@ -28,6 +29,7 @@ from tests.e2e.conftest import (  # noqa: F401 (fixtures)
 )
 
 WORKER_START_S = 120.0
+ALL_QUEUES = ",".join(QUEUES)
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Worker(ChildProcess):
 
     env: dict[str, str]
     cwd: Path
-    queues: str = "dub,tts"
+    queues: str = ALL_QUEUES
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,7 +97,17 @@ def _drop_all(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """1 API node + 2 workers on a fresh database, an empty Redis and one data folder."""
+    """1 API node + 2 workers taking every queue."""
+    with running_cluster(tmp_path_factory, [ALL_QUEUES, ALL_QUEUES]) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_cluster(
+    tmp_path_factory: pytest.TempPathFactory, queues: list[str]
+) -> Iterator[Cluster]:
+    """1 API node + one worker per entry of ``queues`` (the queues it takes), on a fresh
+    database, an empty Redis and one data folder."""
     postgres = service_url("DUBBING_STUDIO_TEST_POSTGRES_URL", "PostgreSQL")
     redis_url = service_url("DUBBING_STUDIO_TEST_REDIS_URL", "Redis")
     _drop_all(postgres)
@@ -113,7 +125,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     }
     api = Server(data_dir=root / "data", temp_dir=root / "tmp", env=env)
     api.start()
-    workers = [Worker(env=env, cwd=root) for _ in range(2)]
+    workers = [Worker(env=env, cwd=root, queues=taken) for taken in queues]
     store = DubStore(postgres)
     try:
         for worker in workers:

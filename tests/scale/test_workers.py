@@ -34,7 +34,7 @@ def report_of(url: str, dub_id: str) -> list[dict[str, Any]]:
     return list(report["segments"])
 
 
-def events_of(cluster: Cluster, dub_id: str) -> list[tuple[int, str, Any]]:
+def events_of(cluster: Cluster | Server, dub_id: str) -> list[tuple[int, str, Any]]:
     return events_after(cluster, dub_id, 0)
 
 
@@ -105,7 +105,9 @@ def test_cancel_stops_the_worker_within_one_line_and_delete_mid_run_leaves_no_fi
     assert cluster.store.holder(dub_id) is None, "the worker let go before the answer"
     later = dub_of(cluster, dub_id)
     assert later["segments_total"] > running["segments_done"] + 1, "a long enough dub"
-    assert later["segments_done"] <= running["segments_done"] + 1, "at most one more line"
+    # Progress is written through a queue, so the count read before the cancel may lack the
+    # line just finished; past that, only the line being spoken when the cancel came.
+    assert later["segments_done"] <= running["segments_done"] + 2, "at most one more line"
 
     # Run it again (its finished stages are found), and delete it mid-synthesis.
     assert httpx.post(f"{cluster.url}/api/v1/dubs/{dub_id}/render", timeout=30).status_code == 202
@@ -189,9 +191,9 @@ def test_status_shows_queues_workers_and_jobs_and_health_the_servers(cluster: Cl
         check=True,
     )
     status = json.loads(shown.stdout)
-    assert set(status["queues"]) == {"dub", "tts"}
+    assert set(status["queues"]) == {"asr", "mt", "tts", "mix"}
     assert {w.name for w in cluster.workers} <= set(status["workers"])
-    assert all(w["queues"] == ["dub", "tts"] for w in status["workers"].values())
+    assert all(w["queues"] == ["asr", "mt", "tts", "mix"] for w in status["workers"].values())
     assert set(status["jobs"]) == {"queued", "running", "succeeded", "failed", "cancelled"}
     health = httpx.get(f"{cluster.url}/health", timeout=10).json()
     assert (health["status"], health["broker"], health["database"]) == ("healthy", "ok", "ok")
@@ -220,7 +222,7 @@ def test_a_dub_survives_a_redis_restart_and_its_events_resume_on_a_restarted_api
     assert dub_of(cluster, dub_id)["status"] == "succeeded"
 
 
-def events_after(cluster: Cluster, dub_id: str, seq: int) -> list[tuple[int, str, Any]]:
+def events_after(cluster: Cluster | Server, dub_id: str, seq: int) -> list[tuple[int, str, Any]]:
     headers = {"Last-Event-ID": str(seq)}
     url = f"{cluster.url}/api/v1/dubs/{dub_id}/events"
     with httpx.stream("GET", url, headers=headers, timeout=600) as body:

@@ -48,6 +48,10 @@ class DubJob:
     attempts: int = 0  # runs started; see ``JobRow.attempts``
     client_id: str | None = None  # who submitted it, for quotas
     batch_id: str | None = None  # the batch it belongs to, if any
+    step: str | None = None  # on workers: the step of its run next to run
+    # On workers: whether the run began from recognition (True) or from the stored lines,
+    # so each later step re-enters the pipeline as the run's first step did.
+    recognising: bool = False
 
 
 @dataclass(frozen=True, slots=True)

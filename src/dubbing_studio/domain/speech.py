@@ -99,6 +99,7 @@ class Voice:
     name: str = ""
     gender: str | None = None
     languages: tuple[str, ...] = field(default=())
+    description: str = ""
 
     def speaks(self, language: str) -> bool:
         return language == self.language or language in self.languages

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -91,10 +92,14 @@ class JobRow(Base):
     client_id: Mapped[str | None] = mapped_column(String(128))  # who submitted it (quotas)
     # The batch it was submitted in; no foreign key: SQLite cannot add one to a table.
     batch_id: Mapped[str | None] = mapped_column(String(64))
-    # The worker process running it and when its claim lapses without a heartbeat (worker
-    # processes only; the embedded runner leaves both empty).
+    # The worker process running it and when its claim lapses without a heartbeat; or, with
+    # the embedded runner, the node that resumed it at start-up (``DubService.resume``).
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # On workers: the step of its run next to run (``pipeline.steps``), and whether the run
+    # began from recognition rather than from stored lines (each step re-enters alike).
+    step: Mapped[str | None] = mapped_column(String(32))
+    recognising: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index(None, "created_at", "id"),
@@ -187,3 +192,16 @@ class UsageRow(Base):
     audio_s: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index(None, "client_id", "created_at"),)
+
+
+class ArtifactRefRow(Base):
+    """A job's use of an artifact (its path relative to the artifact root), recorded before
+    the artifact is read or written: a delete removes only files no other job refers to, on
+    whichever node either runs. Deleted with its job."""
+
+    __tablename__ = "artifact_refs"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey(JobRow.id, ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(512), primary_key=True)
+
+    __table_args__ = (Index(None, "path"),)

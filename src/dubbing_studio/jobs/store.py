@@ -12,7 +12,7 @@ another writer got in between, whatever the timeout.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,11 +27,13 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     func,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +45,7 @@ from dubbing_studio.domain.keys import ApiKey
 from dubbing_studio.domain.speech import Word
 from dubbing_studio.jobs.schema import (
     ApiKeyRow,
+    ArtifactRefRow,
     BatchRow,
     EventRow,
     JobRow,
@@ -59,6 +62,9 @@ _JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(DubJob))
 _UPDATABLE = _JOB_FIELDS - {"id"}
 USAGE_WINDOW = timedelta(days=1)  # quotas on submitted audio are per day
 ADMISSION_LOCK = 0x0D0B  # PostgreSQL advisory lock serializing admissions
+# PostgreSQL advisory lock on artifact references: taken shared to add references and
+# exclusive to delete a job's, so a delete never misses a reference added meanwhile.
+ARTIFACT_REFS_LOCK = 0x0D0C
 EVENTS_CHANNEL = "dubbing_studio_events"  # PostgreSQL NOTIFY channel: payload, a job id
 
 
@@ -225,20 +231,67 @@ class DubStore:
             ).all()
         return {status.value: 0 for status in JobStatus} | {row[0]: row[1] for row in rows}
 
-    def claim_unfinished(self) -> list[DubJob]:
-        """Queued and running jobs, oldest first: what a restarted runner must resume."""
-        with self._reads.begin() as session:
-            rows = session.scalars(
-                select(JobRow)
-                .where(JobRow.status.in_(_UNFINISHED))
-                .order_by(JobRow.created_at, JobRow.id)
-            )
-            return [_job_from_row(row) for row in rows]
-
-    def delete_job(self, job_id: str) -> bool:
-        """Deletes a job with its segments and events; False when there was none."""
+    def claim_unfinished(
+        self, owner: str, hold_s: float, taken_over: Callable[[str], bool]
+    ) -> list[DubJob]:
+        """Queued and running jobs, oldest first, that no one else has claimed: what a
+        restarted runner must resume. Each is leased to ``owner`` for ``hold_s`` in the same
+        transaction (rows locked, locked ones skipped), so nodes starting at once never both
+        resume a job. A live lease of ``owner``'s, or one whose owner ``taken_over`` says is
+        gone (a dead process of this machine), does not hold a job back."""
+        now = _now()
+        query = (
+            select(JobRow)
+            .where(JobRow.status.in_(_UNFINISHED))
+            .order_by(JobRow.created_at, JobRow.id)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = []
         with self._writes.begin() as session:
-            return _rowcount(session, delete(JobRow).where(JobRow.id == job_id)) > 0
+            for row in session.scalars(query):
+                other = row.lease_owner not in (None, owner)
+                held = row.lease_until is not None and row.lease_until >= now
+                if other and held and not taken_over(row.lease_owner or ""):
+                    continue
+                row.lease_owner, row.lease_until = owner, now + timedelta(seconds=hold_s)
+                claimed.append(_job_from_row(row))
+        return claimed
+
+    def delete_job(
+        self, job_id: str, remove_unreferenced: Callable[[list[str]], None] | None = None
+    ) -> bool:
+        """Deletes a job with its segments, events and artifact references; False when there
+        was none. ``remove_unreferenced`` is given the artifact paths no other job refers to
+        and runs inside the transaction, so no job can refer to one of them again before they
+        are gone (SQLite: the write lock; PostgreSQL: ``ARTIFACT_REFS_LOCK``)."""
+        mine = ArtifactRefRow.__table__.alias("mine")
+        shared = exists().where(ArtifactRefRow.path == mine.c.path, ArtifactRefRow.job_id != job_id)
+        unreferenced = select(mine.c.path).where(mine.c.job_id == job_id, ~shared)
+        with self._writes.begin() as session:
+            if self.postgres:  # two deletes racing must not both keep (or both remove) a file
+                session.execute(select(func.pg_advisory_xact_lock(ARTIFACT_REFS_LOCK)))
+            paths = sorted(session.scalars(unreferenced))
+            session.execute(delete(ArtifactRefRow).where(ArtifactRefRow.job_id == job_id))
+            deleted = _rowcount(session, delete(JobRow).where(JobRow.id == job_id)) > 0
+            if paths and remove_unreferenced is not None:
+                remove_unreferenced(paths)
+            return deleted
+
+    # Artifact references
+
+    def add_artifact_refs(self, job_id: str, paths: Iterable[str]) -> None:
+        """Records that ``job_id`` uses these artifacts (paths relative to the artifact root),
+        before it uses them; ones already recorded stay as they are. Raises
+        ``IntegrityError`` when the job is gone: a run of a deleted job must stop."""
+        rows = [{"job_id": job_id, "path": path} for path in dict.fromkeys(paths)]
+        if not rows:
+            return
+        dialect = postgresql if self.postgres else sqlite
+        statement = dialect.insert(ArtifactRefRow.__table__).on_conflict_do_nothing()
+        with self._writes.begin() as session:
+            if self.postgres:
+                session.execute(select(func.pg_advisory_xact_lock_shared(ARTIFACT_REFS_LOCK)))
+            session.execute(statement, rows)
 
     # Batches
 
@@ -290,16 +343,25 @@ class DubStore:
 
     # Leases: which worker process runs a job (dubs on worker processes only)
 
-    def claim(self, job_id: str, owner: str, lease_s: float) -> DubJob | None:
+    def claim(
+        self, job_id: str, owner: str, lease_s: float, step: str | None = None
+    ) -> DubJob | None:
         """Leases an unfinished job that no live lease holds to ``owner`` for ``lease_s``;
-        None when another worker holds it, or it has ended or is gone. The row is locked
-        (skipped when another claimant has it), so two claimants never both win."""
+        None when another worker holds it, or it has ended or is gone, or (with ``step``)
+        it is at another step. The row is locked (skipped when another claimant has it), so
+        two claimants never both win."""
         now = _now()
         query = select(JobRow).where(
             JobRow.id == job_id,
             JobRow.status.in_(_UNFINISHED),
-            or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
+            or_(
+                JobRow.lease_owner.is_(None),
+                JobRow.lease_until.is_(None),
+                JobRow.lease_until < now,
+            ),
         )
+        if step is not None:
+            query = query.where(JobRow.step == step)
         with self._writes.begin() as session:
             row = session.scalar(query.with_for_update(skip_locked=True))
             if row is None:
@@ -313,6 +375,27 @@ class DubStore:
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.lease_owner == owner)
             .values(lease_until=_now() + timedelta(seconds=lease_s))
+        )
+        with self._writes.begin() as session:
+            return _rowcount(session, statement) > 0
+
+    def advance(
+        self, job_id: str, owner: str, step: str, to: str, attempts: int, wait_s: float
+    ) -> bool:
+        """Moves ``owner``'s job from ``step`` to ``to`` and lets go of it, in one write,
+        giving back the attempt the finished step counted. The job stays reserved for
+        ``wait_s``: the message for ``to`` must be taken by then, or the sweep sends it
+        again (see ``orphaned``). False when ``owner`` no longer holds it at ``step``."""
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.step == step)
+            .values(
+                step=to,
+                attempts=attempts,
+                lease_owner=None,
+                lease_until=_now() + timedelta(seconds=wait_s),
+                updated_at=_now(),
+            )
         )
         with self._writes.begin() as session:
             return _rowcount(session, statement) > 0
@@ -341,17 +424,22 @@ class DubStore:
             ).all()
         return {job_id: owner for job_id, owner in rows if owner}
 
-    def orphaned(self) -> list[str]:
-        """Running jobs whose worker's lease lapsed: a dead worker's, to be taken over."""
-        with self._reads.begin() as session:
-            return list(
-                session.scalars(
-                    select(JobRow.id).where(
-                        JobRow.status == _RUNNING,
-                        or_(JobRow.lease_until.is_(None), JobRow.lease_until < _now()),
-                    )
-                )
+    def orphaned(self, wait_s: float = 0.0) -> list[str]:
+        """Running jobs whose lease lapsed (a dead worker's, or a step's message nobody
+        took), to be sent again. Each is reserved for ``wait_s`` more in the same write, so
+        sweeping workers send it once, and once per ``wait_s`` while it waits in a queue."""
+        now = _now()
+        statement = (
+            update(JobRow)
+            .where(
+                JobRow.status == _RUNNING,
+                or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
             )
+            .values(lease_owner=None, lease_until=now + timedelta(seconds=wait_s))
+            .returning(JobRow.id)
+        )
+        with self._writes.begin() as session:
+            return list(session.scalars(statement))
 
     # Segments
 

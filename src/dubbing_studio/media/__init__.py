@@ -25,7 +25,7 @@ from dubbing_studio.media.encode import (
 )
 from dubbing_studio.media.files import left_by_dead_process, make_temp_file, owner_tag, temp_path
 from dubbing_studio.media.mux import mux_dub
-from dubbing_studio.media.pitch import pitch_shift, track_f0
+from dubbing_studio.media.pitch import pitch_shift, shift_voice, track_f0
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
 from dubbing_studio.media.source import ALLOWED_DEMUXERS, FORMAT_WHITELIST, open_input
@@ -68,6 +68,7 @@ __all__ = [
     "probe",
     "probe_untrusted",
     "resample",
+    "shift_voice",
     "sniff",
     "speech_reel",
     "speech_video",

@@ -1,5 +1,6 @@
-"""Voice pitch: YIN fundamental-frequency tracking on voiced frames (numpy only), and a
-pitch shift that keeps duration (Rubber Band, via pedalboard).
+"""Voice pitch: YIN fundamental-frequency tracking on voiced frames (numpy only), a pitch
+shift that keeps duration (Rubber Band, via pedalboard), and a voice shift that also moves the
+formants, which makes one voice sound like another speaker rather than the same one sung higher.
 
 YIN (de Cheveigné & Kawahara, 2002): per frame, the cumulative-mean-normalised difference
 function; the first lag under a threshold is the period. Frames that are quiet, or whose best
@@ -14,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dubbing_studio.domain.speech import FloatAudio
+from dubbing_studio.media.dsp import resample
 
 F0_MIN_HZ = 60.0
 F0_MAX_HZ = 450.0
@@ -101,3 +103,33 @@ def pitch_shift(samples: FloatAudio, sample_rate: int, shift: float) -> FloatAud
     if out.shape[-1] < length:
         out = np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, length - out.shape[-1])])
     return out[..., :length].astype(np.float32)
+
+
+def shift_voice(
+    samples: FloatAudio, sample_rate: int, shift: float, formants: float = 1.0
+) -> FloatAudio:
+    """Mono ``samples`` ``shift`` semitones higher with their formants (the vocal tract's
+    resonances) ``formants`` times higher, the same length: another speaker's voice. Peaks
+    the shift pushes past full scale are scaled back rather than clipped.
+
+    Playing the audio ``formants`` times faster (a resampling) moves pitch and formants up
+    together and shortens it; Rubber Band then restores the length and moves the pitch the
+    rest of the way with the formants kept where they are.
+    """
+    if not len(samples) or (abs(shift) < 0.01 and abs(formants - 1.0) < 1e-3):
+        return samples.astype(np.float32)
+    import pedalboard
+
+    faster = resample(samples, round(sample_rate * formants), sample_rate)
+    rest = shift - semitones(1.0, formants)
+    restored = pedalboard.time_stretch(
+        np.atleast_2d(faster).astype(np.float32),
+        float(sample_rate),
+        stretch_factor=len(faster) / len(samples),
+        pitch_shift_in_semitones=rest,
+        preserve_formants=True,
+    )[0]
+    out = np.zeros(len(samples), dtype=np.float32)
+    out[: min(len(out), len(restored))] = restored[: len(out)]
+    peak = float(np.max(np.abs(out)))
+    return out / peak if peak > 1.0 else out

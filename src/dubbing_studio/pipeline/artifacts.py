@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +33,34 @@ def artifact_key(stage: str, **inputs: Any) -> str:
     return f"{stage}-{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
 
 
+UseCallback = Callable[[Path], None]
+"""Told an artifact's path, relative to the store's root, before the artifact is used."""
+
+
 class ArtifactStore:
     """Files under ``root/<2 chars>/<key>.<ext>``, written atomically (temp file + rename).
 
-    A ``tracking`` view records every artifact a run touches, so deleting a project can
-    remove what only it used and keep what other projects share.
+    A ``tracking`` view tells its caller of every artifact a run touches, before it is read
+    or written, so deleting a project can remove what only it used and keep what other
+    projects (and runs in progress elsewhere) use.
     """
 
-    def __init__(self, root: Path, used: set[Path] | None = None) -> None:
+    def __init__(self, root: Path, on_use: UseCallback | None = None) -> None:
         self.root = root
-        self.used = used
+        self._on_use = on_use
+        self._told: set[Path] = set()  # each path is told once per view (one run)
+
+    def tracking(self, on_use: UseCallback) -> ArtifactStore:
+        """A view of the same files that calls ``on_use`` on the first touch of each."""
+        return ArtifactStore(self.root, on_use)
 
     def path(self, key: str, ext: str) -> Path:
         digest = key.rsplit("-", 1)[-1]
-        path = self.root / digest[:2] / f"{key}.{ext}"
-        if self.used is not None:
-            self.used.add(path)
-        return path
+        relative = Path(digest[:2]) / f"{key}.{ext}"
+        if self._on_use is not None and relative not in self._told:
+            self._on_use(relative)  # first: a failure here means the artifact is not used
+            self._told.add(relative)
+        return self.root / relative
 
     def target(self, key: str, ext: str) -> Path:
         """``path`` with its folder created, for writers that are atomic themselves."""
@@ -100,14 +111,14 @@ class ArtifactStore:
 
         return self.write_atomic(key, "npz", write)
 
-    def remove_unshared(self, mine: set[Path], others: set[Path]) -> int:
-        """Delete the artifacts in ``mine`` that no other project uses."""
-        removed = 0
-        for path in mine - others:
-            if path.is_relative_to(self.root) and path.exists():
-                path.unlink()
-                removed += 1
-        return removed
+    def remove(self, paths: Iterable[str]) -> None:
+        """Deletes artifacts by their paths relative to the root (ones no project uses any
+        more); a path leading out of the root is ignored."""
+        root = self.root.resolve()
+        for relative in paths:
+            path = (root / relative).resolve()
+            if path.is_relative_to(root) and path != root:
+                path.unlink(missing_ok=True)
 
     def remove_partials(self, dead_only: bool = False) -> int:
         """Temp files of writes a killed process never finished; ``dead_only``: only those

@@ -33,7 +33,7 @@ class Progress:
     language: str | None = None  # the source language, once known
 
 
-STAGES = ("ingest", "transcribe", "translate", "synthesize", "mix", "export")
+STAGES = ("ingest", "transcribe", "translate", "synthesize", "hear_back", "mix", "export")
 
 ProgressCallback = Callable[[Progress], None]
 

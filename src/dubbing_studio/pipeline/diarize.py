@@ -5,6 +5,10 @@ Each line's audio is embedded by the studio's speaker encoder (resemblyzer, in t
 channels need none of this (see ``ingest``). The clustering is a pure function of the
 embeddings, so its rules are tested without the model.
 
+The encoder (a second or more of work per minute of speech) runs only when the lines may hold
+more than one voice: not when its clustering could not find two anyway, nor when every line's
+pitch and spectrum agree as closely as one speaker's lines do (``one_voice``).
+
 The figures below were measured on real speech (``samples/``: jfk.flac and the two LibriSpeech
 readers of stereo_diarization.wav, which are the hard case: two similar voices) with
 ``ResemblyzerEncoder``; ``tests/pipeline/test_diarize.py`` measures them again and checks the
@@ -22,8 +26,9 @@ import numpy.typing as npt
 from dubbing_studio import media
 from dubbing_studio.domain.errors import EngineUnavailable, InvalidInput
 from dubbing_studio.domain.speech import FloatAudio
-from dubbing_studio.engines.local.speakers import MIN_SPEECH_S, SAMPLE_RATE
+from dubbing_studio.engines.local.speakers import MIN_SPEECH_S, SAMPLE_RATE, mel_power
 from dubbing_studio.engines.protocols import SpeakerEncoder
+from dubbing_studio.media.pitch import HOP_S, semitones, track_f0
 
 Span = tuple[float, float]  # start and end of a line, in seconds
 
@@ -41,6 +46,20 @@ SAME_VOICE = 0.85
 # lines of 1.2 s score as low as 0.64 to their own speaker, under the 0.67 of the other reader.
 # Such a cluster joins the one its lines are most alike to.
 MIN_VOICE_S = 2.0
+# One speaker's lines, by median F0 (of lines with ``PITCHED_S`` voiced): JFK's 1.3-2.6
+# semitones apart as Whisper cuts them, the halves of the left reader's recording 2.9; the two
+# readers 5-9 apart. Two speakers of about one pitch recorded alike would pass as well, so the
+# threshold sits at the tight end: lines that vary more (JFK's 2.6) are embedded, which costs
+# about 0.1 s a line, far less than merging two people.
+ONE_VOICE_SEMITONES = 2.0
+# RMS difference of two lines' mean log mel spectra (natural log): one recording's lines
+# 0.2-0.9 apart (JFK), separate recordings 2.1-3.2, the two readers (one microphone each,
+# alike) 0.5-0.65, which pitch tells apart.
+ONE_VOICE_SPECTRUM = 1.0
+# Voiced speech a line needs for its median F0 to be compared (lines with less are compared
+# by spectrum only, and may add up to less than ``MIN_VOICE_S``).
+PITCHED_S = 0.5
+_LOUD_FRAME = 10 ** (-35 / 10)  # mel frames this far below the loudest (power) are silence
 
 
 def diarization_enabled(requested: bool | None, encoder: SpeakerEncoder) -> bool:
@@ -55,9 +74,52 @@ def diarization_enabled(requested: bool | None, encoder: SpeakerEncoder) -> bool
 
 
 def diarize_file(path: Path, spans: Sequence[Span], encoder: SpeakerEncoder) -> list[str]:
-    """``diarize`` on a recognition file (16 kHz mono WAV)."""
+    """``diarize`` on a recognition file (16 kHz mono WAV); every line "S1", without loading
+    the encoder, when the lines are ``one_voice``."""
     samples, rate = media.decode_audio(path, sample_rate=SAMPLE_RATE, channels="mono")
+    if one_voice(samples, rate, spans):
+        return ["S1"] * len(spans)
     return diarize(samples, rate, spans, encoder)
+
+
+def one_voice(audio_16k_mono: FloatAudio, rate: int, spans: Sequence[Span]) -> bool:
+    """Whether the lines hold one voice for sure, as far as cheap measures can tell:
+
+    - ``assign_speakers`` could not find two: fewer than two lines long enough to embed, or
+      less speech in them than two voices of ``MIN_VOICE_S`` each;
+    - or every such line's median F0 lies within ``ONE_VOICE_SEMITONES`` of the others' and
+      its mean spectrum within ``ONE_VOICE_SPECTRUM``, and the lines with too little voiced
+      speech to compare pitch add up to less than one voice.
+    """
+    embeddable = [(start, end) for start, end in spans if end - start >= MIN_SPEECH_S]
+    if len(embeddable) < 2 or sum(end - start for start, end in embeddable) < 2 * MIN_VOICE_S:
+        return True
+    pitches: list[float] = []
+    spectra = []
+    unpitched_s = 0.0
+    for start, end in embeddable:
+        line = audio_16k_mono[round(start * rate) : round(end * rate)]
+        f0 = track_f0(line, rate)
+        if len(f0) * HOP_S >= PITCHED_S:
+            pitches.append(float(np.median(f0)))
+        else:
+            unpitched_s += end - start
+        spectra.append(_mean_log_spectrum(line))
+    if unpitched_s >= MIN_VOICE_S or not pitches:
+        return False
+    if semitones(min(pitches), max(pitches)) > ONE_VOICE_SEMITONES:
+        return False
+    table = np.stack(spectra)
+    gaps = np.sqrt(np.mean((table[:, None, :] - table[None, :, :]) ** 2, axis=2))
+    return bool(gaps.max() <= ONE_VOICE_SPECTRUM)
+
+
+def _mean_log_spectrum(line: FloatAudio) -> npt.NDArray[np.float64]:
+    """The mean log mel spectrum of a line's loud frames, its overall level taken out."""
+    mel = mel_power(np.asarray(line, dtype=np.float32)).astype(np.float64)
+    energy = mel.sum(axis=1)
+    logs = np.log(mel[energy >= energy.max() * _LOUD_FRAME] + 1e-10).mean(axis=0)
+    return logs - logs.mean()
 
 
 def diarize(

@@ -17,8 +17,8 @@ from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.engines.registry import EngineRegistry
-from dubbing_studio.pipeline.artifacts import ArtifactStore
-from dubbing_studio.pipeline.backcheck import HeardLine, hear_back
+from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback
+from dubbing_studio.pipeline.backcheck import hear_back
 from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
@@ -34,11 +34,15 @@ from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
 from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
+from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, SYNTHESIZE, TRANSLATE
 from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
 from dubbing_studio.pipeline.voice_match import cast_speakers
 
 T = TypeVar("T")
+
+Original = tuple[FloatAudio, int, FloatAudio | None]
+"""The original at the mix rate, the rate, and the original without its speech (or None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,31 +87,58 @@ class DubPipeline:
         *,
         transcript: Transcript | None = None,
         progress: ProgressCallback = ignore_progress,
-        used: set[Path] | None = None,
+        on_use: UseCallback | None = None,
     ) -> DubResult:
         """Dub ``source`` into ``out_dir``. ``transcript`` (an edited earlier run) replaces
-        recognition; lines whose translation a person wrote keep it. ``used`` collects every
-        artifact the run touches, as it goes (a caller deleting projects needs to know)."""
-        tracked = ArtifactStore(self.store.root, used if used is not None else set())
+        recognition; lines whose translation a person wrote keep it. ``on_use`` is told of
+        every artifact the run touches, before it is used (a caller deleting projects needs
+        to know)."""
+        result = await self.run_through(
+            MIX, source, plan, out_dir, transcript=transcript, progress=progress, on_use=on_use
+        )
+        assert result is not None  # the last step returns the dub
+        return result
+
+    async def run_through(
+        self,
+        step: str,
+        source: Path,
+        plan: DubPlan,
+        out_dir: Path,
+        *,
+        transcript: Transcript | None = None,
+        progress: ProgressCallback = ignore_progress,
+        on_use: UseCallback | None = None,
+    ) -> DubResult | None:
+        """``run``, stopped once ``step`` (one of ``steps.STEPS``) is done: its outputs are
+        then in the artifact store, where the next step's call finds them (None until the
+        last step, which returns the dub)."""
+        tracked = self.store.tracking(on_use) if on_use is not None else self.store
         ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
         ingested = await ingest(ctx, source)
+        if step != MIX:
+            return await self._through(step, ctx, source, ingested, out_dir, transcript, None)
         # The original as the mix needs it (decoded, its speech separated out) depends on the
-        # input alone: it is prepared while the lines are recognised and spoken (issue 12).
-        async with _alongside(self._background(ctx, source, ingested)) as background:
-            return await self._dub(ctx, source, ingested, out_dir, transcript, background)
+        # input alone: a run through to the mix prepares it while the lines are recognised
+        # and spoken (issue 12).
+        async with _alongside(self._original(ctx, source, ingested)) as original:
+            return await self._through(step, ctx, source, ingested, out_dir, transcript, original)
 
-    async def _dub(
+    async def _through(
         self,
+        step: str,
         ctx: DubContext,
         source: Path,
         ingested: Ingested,
         out_dir: Path,
         transcript: Transcript | None,
-        background: asyncio.Task[tuple[FloatAudio, int, FloatAudio | None]],
-    ) -> DubResult:
+        prepared: asyncio.Task[Original] | None,
+    ) -> DubResult | None:
         plan = ctx.plan
         if transcript is None:
             transcript = await recognise(ctx, ingested)
+        if step == RECOGNISE:
+            return None
         heard = transcript if transcript.speech is not None else recognised(ctx, ingested)
         lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
         source_language = transcript.language
@@ -118,6 +149,8 @@ class DubPipeline:
         lines = await translate_segments(
             ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
         )
+        if step == TRANSLATE:
+            return None
 
         casting = await cast_speakers(ctx, ingested, lines, target)
         fitted: list[FittedLine] = []
@@ -145,19 +178,25 @@ class DubPipeline:
             ctx.report(
                 "synthesize", index + 1, len(lines), line.segment.target_text[:60], (line.segment,)
             )
+        if step == SYNTHESIZE:
+            return None
+        heard_back = None
+        if plan.back_transcribe:
+            ctx.report("hear_back", 0, 1, "Hearing the dub back")
+            heard_back = await hear_back(ctx, fitted, target)
+            ctx.report("hear_back", 1, 1, "Heard back")
+        if step == HEAR_BACK:
+            return None
 
         ctx.report("mix", 0, 1, "Mixing")
-        # Hearing the dub back needs only the spoken lines: it runs while they are mixed.
-        async with _alongside(self._hear_back(ctx, fitted, target)) as hearing:
-            if not background.done():
-                ctx.report("mix", 0, 1, "Separating the original speech from its background")
-            original, rate, separated = await background
-            policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
-            mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
-            ctx.report("mix", 1, 1, "Mixed")
-            if plan.back_transcribe:
-                ctx.report("export", 0, 1, "Hearing the dub back")
-            heard_back = await hearing
+        assert prepared is not None  # started for every run through to the mix
+        if not prepared.done():
+            ctx.report("mix", 0, 1, "Separating the original speech from its background")
+        original, rate, separated = await prepared
+        policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
+        mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
+        ctx.report("mix", 1, 1, "Mixed")
+
         ctx.report("export", 0, 1, "Writing outputs")
         base = DubReport(
             source_language=source_language,
@@ -204,11 +243,7 @@ class DubPipeline:
             source_language=source_language,
         )
 
-    async def _background(
-        self, ctx: DubContext, source: Path, ingested: Ingested
-    ) -> tuple[FloatAudio, int, FloatAudio | None]:
-        """The original at the mix rate, in stereo, and (``separate`` background) the same
-        without its speech."""
+    async def _original(self, ctx: DubContext, source: Path, ingested: Ingested) -> Original:
         audio = ingested.info.audio
         original, rate = await ctx.compute(
             media.decode_untrusted,
@@ -221,11 +256,6 @@ class DubPipeline:
         if background_mode(ctx.plan.mix, self.studio.registry) != "separate":
             return original, rate, None
         return original, rate, await separated_background(ctx, ingested.digest, original, rate)
-
-    async def _hear_back(
-        self, ctx: DubContext, fitted: list[FittedLine], target: str
-    ) -> list[HeardLine] | None:
-        return await hear_back(ctx, fitted, target) if ctx.plan.back_transcribe else None
 
 
 @contextlib.asynccontextmanager

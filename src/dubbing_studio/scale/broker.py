@@ -18,13 +18,14 @@ from dramatiq.results.backends.redis import RedisBackend
 from dubbing_studio.domain.errors import EngineFailed, StudioError
 from dubbing_studio.domain.jobs import JobStatus
 from dubbing_studio.jobs.store import DubStore
+from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, STEPS, SYNTHESIZE, TRANSLATE
 
-# Queues by what their work needs: a whole dub (transcribe, translate, synthesize, mix), and
-# one line re-voiced (synthesis only), so a machine can take only the second.
-DUB_QUEUE = "dub"
+# Queues by the capability their work needs, so a machine takes only what it can run well
+# (one with an accelerator: asr,tts). A dub is a chain of steps, each an actor on its queue;
+# one line re-voiced is synthesis.
+QUEUES = ("asr", "mt", "tts", "mix")
+STEP_QUEUES = {RECOGNISE: "asr", TRANSLATE: "mt", SYNTHESIZE: "tts", HEAR_BACK: "asr", MIX: "mix"}
 LINE_QUEUE = "tts"
-QUEUES = (DUB_QUEUE, LINE_QUEUE)
-DUB_ACTOR = "run_dub"
 LINE_ACTOR = "revoice_line"
 HEARTBEAT_TIMEOUT_MS = 30_000  # Dramatiq requeues a silent worker's messages after this
 REVOICE_TIMEOUT_S = 600.0
@@ -51,16 +52,32 @@ def build_broker(redis_url: str) -> RedisBroker:
     return broker
 
 
-def dub_message(job_id: str) -> Message[Any]:
+def step_actor(step: str) -> str:
+    return f"dub_{step}"
+
+
+def step_message(job_id: str, step: str) -> Message[Any]:
     return Message(
-        queue_name=DUB_QUEUE, actor_name=DUB_ACTOR, args=(job_id,), kwargs={}, options={}
+        queue_name=STEP_QUEUES[step],
+        actor_name=step_actor(step),
+        args=(job_id, step),
+        kwargs={},
+        options={},
     )
+
+
+def send_step(broker: RedisBroker, store: DubStore, job_id: str) -> None:
+    """Sends the message for the step the job is at (a job gone or ended needs none)."""
+    job = store.get_job(job_id)
+    if job is not None and not job.status.finished:
+        broker.enqueue(step_message(job_id, job.step or STEPS[0]))
 
 
 class DramatiqRunner:
     """The ``JobRunner`` of an API node whose dubs run on worker processes: a submitted job
-    becomes a message; a cancel is the job's status in the store (set by the service before
-    it calls ``cancel``), which the worker holding the job checks between lines."""
+    becomes the message for its first step (each step sends the next); a cancel is the job's
+    status in the store (set by the service before it calls ``cancel``), which the worker
+    holding the job checks between lines and before each step."""
 
     def __init__(self, broker: RedisBroker, store: DubStore) -> None:
         self._broker = broker
@@ -78,7 +95,7 @@ class DramatiqRunner:
 
     async def submit(self, job_id: str, client_id: str | None = None, alone: bool = False) -> None:
         # Quotas per client were checked at admission; "alone" is the workers' lease rule.
-        await anyio.to_thread.run_sync(self._broker.enqueue, dub_message(job_id))
+        await anyio.to_thread.run_sync(send_step, self._broker, self._store, job_id)
 
     async def cancel(self, job_id: str) -> bool:
         """Waits until no worker holds the job (its run has stopped and written its last

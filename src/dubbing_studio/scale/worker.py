@@ -1,11 +1,15 @@
-"""``dubbing-studio worker``: a process that takes dubs and re-voiced lines from Redis and
-runs them with models it loads once and keeps.
+"""``dubbing-studio worker``: a process that takes the steps of dubs and re-voiced lines
+from the queues it serves and runs them with models it loads once and keeps.
 
-A dub is claimed in the store with a lease the worker renews while it runs; the lease is
-what makes "a message may arrive twice" harmless (a second delivery finds the job held or
-finished and does nothing), and what lets another worker take over a dead one's job. The
-run itself is the embedded service's (``DubService.execute``): each stage finds what an
-earlier, interrupted run stored in the shared artifact store and redoes only the rest.
+A dub is a chain of steps (``pipeline.steps``), each an actor on its capability's queue. The
+job records the step it is at; a step's actor claims the job in the store with a lease the
+worker renews while it runs, and only at that step. The lease and the step are what make "a
+message may arrive twice" harmless (a second delivery finds the job held, or past that step,
+or ended, and does nothing), and what lets another worker take over a dead one's step. A
+step that succeeds moves the job on and sends the next step's message; a crash between the
+two is repaired by the sweep, which sends the message for the step the job is at. The step
+itself is the embedded service's (``DubService.execute``): each stage finds what earlier
+steps, or an interrupted run, stored in the shared artifact store and redoes only the rest.
 """
 
 from __future__ import annotations
@@ -26,18 +30,20 @@ from dramatiq.brokers.redis import RedisBroker
 from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.errors import StudioError
-from dubbing_studio.domain.jobs import JobStatus
+from dubbing_studio.domain.jobs import DubJob, JobStatus
 from dubbing_studio.jobs.store import DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.steps import STEPS, next_step
 from dubbing_studio.scale.broker import (
-    DUB_ACTOR,
-    DUB_QUEUE,
     LINE_ACTOR,
     LINE_QUEUE,
+    STEP_QUEUES,
     WORKERS_KEY,
     build_broker,
-    dub_message,
     error_to,
+    send_step,
+    step_actor,
+    step_message,
     worker_name,
 )
 from dubbing_studio.services.dubs import DubService
@@ -49,6 +55,9 @@ T = TypeVar("T")
 CANCEL_POLL_S = 0.25  # how often a running job's cancel flag is read: well within one line
 HEARTBEAT_S = 1.0  # how often a running job's lease is renewed (it lasts ``lease_s``)
 SWEEP_S = 2.0  # how often orphaned jobs (a dead worker's) are looked for
+# How long, in leases, a step's message may wait in its queue before the sweep sends it
+# again (a lost message, or a crash between a step's end and the next one's message).
+STEP_WAIT_LEASES = 10
 DRAIN_S = 60.0  # the longest a cancelled run waits for its engine calls to end
 NO_LIMIT_MS = 7 * 24 * 3600 * 1000  # Dramatiq's time limit, which a long dub must not hit
 
@@ -73,16 +82,17 @@ class WorkerNode:
         self._thread = threading.Thread(target=self._loop_main, name="worker-loop")
         self._loop_started = threading.Event()
         self._done: asyncio.Event | None = None
-        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._runs: dict[str, asyncio.Task[Any]] = {}
         self._stopping = False
         self._handed_over: set[str] = set()  # jobs whose lease another worker took
-        dramatiq.actor(
-            broker=self.broker,
-            actor_name=DUB_ACTOR,
-            queue_name=DUB_QUEUE,
-            max_retries=0,  # a failed run records its failure; a lost one is swept up
-            time_limit=NO_LIMIT_MS,
-        )(self._dub_actor)
+        for step in STEPS:
+            dramatiq.actor(
+                broker=self.broker,
+                actor_name=step_actor(step),
+                queue_name=STEP_QUEUES[step],
+                max_retries=0,  # a failed step records its failure; a lost one is swept up
+                time_limit=NO_LIMIT_MS,
+            )(self._step_actor)
         dramatiq.actor(
             broker=self.broker,
             actor_name=LINE_ACTOR,
@@ -103,7 +113,7 @@ class WorkerNode:
         """Started by ``serve``."""
 
     async def submit(self, job_id: str, client_id: str | None = None, alone: bool = False) -> None:
-        await anyio.to_thread.run_sync(self.broker.enqueue, dub_message(job_id))
+        await anyio.to_thread.run_sync(send_step, self.broker, self.store, job_id)
 
     async def cancel(self, job_id: str) -> bool:
         run = self._runs.get(job_id)
@@ -169,11 +179,11 @@ class WorkerNode:
 
     # Actors (called in Dramatiq's threads)
 
-    def _dub_actor(self, job_id: str) -> None:
+    def _step_actor(self, job_id: str, step: str) -> None:
         try:
-            self._run(self.run_dub(job_id))
-        except Exception:  # the run recorded its failure; the message is done either way
-            log.exception("Dub %s ended with an unexpected error", job_id)
+            self._run(self.run_step(job_id, step))
+        except Exception:  # the step recorded its failure; the message is done either way
+            log.exception("Dub %s: %s ended with an unexpected error", job_id, step)
 
     def _line_actor(self, job_id: str, segment_id: str) -> dict[str, str] | None:
         try:
@@ -184,40 +194,53 @@ class WorkerNode:
 
     # Work
 
-    async def run_dub(self, job_id: str) -> None:
-        """Claims the job and runs it to the end, or does nothing when another worker holds
-        it or it has ended (a message delivered twice)."""
+    async def run_step(self, job_id: str, step: str) -> None:
+        """Claims the job at ``step`` and runs that step; once it succeeds, moves the job on
+        and sends the next step's message. Does nothing when another worker holds the job,
+        or it is past ``step`` or has ended (a message delivered twice)."""
         lease_s = self.settings.lease_s
-        job = await self._db(self.store.claim, job_id, self.name, lease_s)
+        job = await self._db(self.store.claim, job_id, self.name, lease_s, step)
         if job is None:
             return
         if self._stopping:  # shutting down: back to the queue for another worker
             await self._db(self.store.release, job_id, self.name)
             await self.submit(job_id)
             return
-        run = asyncio.create_task(self._execute(job_id, job.attempts))
+        run = asyncio.create_task(self._execute(job, step))
         self._runs[job_id] = run
         watch = asyncio.create_task(self._watch(job_id, run))
+        following = next_step(job.plan, step)
+        moved_on = False
         try:
             await asyncio.wait({run})
+            watch.cancel()
+            if following is not None and not run.cancelled() and run.result():
+                # The step's attempt is given back: only a crash counts against the job.
+                wait_s = lease_s * STEP_WAIT_LEASES
+                moved_on = await self._db(
+                    self.store.advance, job_id, self.name, step, following, job.attempts, wait_s
+                )
         finally:
             watch.cancel()
             if run.cancelled():  # engine calls a cancelled run left may still write files
                 deadline = time.monotonic() + DRAIN_S
                 while self.studio.gate.busy and time.monotonic() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
-            await self._db(self.store.release, job_id, self.name)
+            if not moved_on:
+                await self._db(self.store.release, job_id, self.name)
             self._runs.pop(job_id, None)
             self._handed_over.discard(job_id)
+        if moved_on and following is not None:
+            await anyio.to_thread.run_sync(self.broker.enqueue, step_message(job_id, following))
 
-    async def _execute(self, job_id: str, attempts: int) -> None:
-        job = await self._db(self.store.get_job, job_id)
-        if job is not None and await self.service.given_up(job):
-            return  # its runs crashed their workers twice
-        log.info("Dub %s on %s (attempt %d)", job_id, self.name, attempts + 1)
-        await self.service.execute(job_id)
+    async def _execute(self, job: DubJob, step: str) -> bool:
+        """The step as the service runs it; False when it did not succeed."""
+        if await self.service.given_up(job):
+            return False  # its runs crashed their workers twice
+        log.info("Dub %s: %s on %s (attempt %d)", job.id, step, self.name, job.attempts + 1)
+        return await self.service.execute_step(job.id, step, self.name)
 
-    async def _watch(self, job_id: str, run: asyncio.Task[None]) -> None:
+    async def _watch(self, job_id: str, run: asyncio.Task[Any]) -> None:
         """The heartbeat, and the cancel flag read between lines: a job cancelled, deleted
         or taken over (its lease lost) stops here."""
         renewed = time.monotonic()
@@ -244,9 +267,10 @@ class WorkerNode:
             with contextlib.suppress(Exception):
                 await anyio.to_thread.run_sync(self._announce)
             try:
-                orphans = await self._db(self.store.orphaned)
+                wait_s = self.settings.lease_s * STEP_WAIT_LEASES
+                orphans = await self._db(self.store.orphaned, wait_s)
                 for job_id in orphans:
-                    log.warning("Dub %s lost its worker; sending it again", job_id)
+                    log.warning("Dub %s lost its worker or message; sending it again", job_id)
                     await self.submit(job_id)
                 if orphans:
                     await anyio.to_thread.run_sync(self.service.remove_partial_files, True)

@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,11 +36,18 @@ from dubbing_studio.domain.jobs import DubJob, JobEvent, JobStatus
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.jobs.runner import JobRunner
 from dubbing_studio.jobs.store import DubStore
-from dubbing_studio.pipeline.artifacts import ArtifactStore, digest_file
+from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback, digest_file
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
-from dubbing_studio.pipeline.context import DubContext, DubEngines, Progress, ProgressCallback
+from dubbing_studio.pipeline.context import (
+    STAGES,
+    DubContext,
+    DubEngines,
+    Progress,
+    ProgressCallback,
+)
 from dubbing_studio.pipeline.runner import DubPipeline
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
+from dubbing_studio.pipeline.steps import STEP_STAGES, STEPS
 from dubbing_studio.pipeline.timing import windows
 from dubbing_studio.services.events import EventHub
 from dubbing_studio.services.quotas import QuotaPolicy
@@ -52,12 +61,14 @@ STAGE_WEIGHTS = {
     "ingest": 0.02,
     "transcribe": 0.25,
     "translate": 0.05,
-    "synthesize": 0.55,
+    "synthesize": 0.50,
+    "hear_back": 0.05,
     "mix": 0.08,
     "export": 0.05,
 }
 EVENTS_KEPT = 2000
-ARTIFACTS_FILE = "artifacts.json"
+# Where versions before the store's artifact references kept a project's (imported once).
+LEGACY_ARTIFACTS_FILE = "artifacts.json"
 # Runs of one job that may end with the process dying before it is given up: a job found
 # unfinished at start-up after this many is failed instead of taking the server down again.
 MAX_CRASHED_RUNS = 2
@@ -105,9 +116,9 @@ class DubService:
         self.runner: JobRunner | None = None
         self.quotas = QuotaPolicy(settings.limits, settings.quotas)
         self.projects = settings.data_dir / "projects"
-        # Artifacts each unfinished run has touched so far, so a delete never removes what a
-        # running project still needs; written to the project's ARTIFACTS_FILE as runs end.
-        self._live: dict[str, set[Path]] = {}
+        # Names this service in the resume claims it takes on jobs (see ``resume``).
+        self.node = f"{_process_tag(os.getpid())}~{uuid.uuid4().hex[:8]}"
+        self._legacy_imported = False  # see ``_import_legacy_records``, done on first delete
         # Told each finished stage's name and seconds (the app's metrics).
         self.on_stage_done: Callable[[str, float], None] = _ignore_stage
         # Where one line is re-voiced: None here; with worker processes, on a worker (it
@@ -122,9 +133,15 @@ class DubService:
         A run counts as an attempt before it starts, and a graceful shutdown gives it back,
         so attempts on an unfinished job are runs that ended with the process dying. Such a
         job runs alone (a crash beside it must not be blamed on it); after
-        ``MAX_CRASHED_RUNS`` it is failed for good."""
+        ``MAX_CRASHED_RUNS`` it is failed for good.
+
+        Jobs are claimed in the store first (for ``lease_s``), so of nodes that start at
+        once over one database each job is resumed by one; a claim left by a dead process
+        of this machine is taken over at once."""
         await anyio.to_thread.run_sync(self.remove_partial_files)
-        jobs = await self._db(self.store.claim_unfinished)
+        jobs = await self._db(
+            self.store.claim_unfinished, self.node, self.settings.lease_s, _left_by_dead_process
+        )
         resumed = []
         for job in sorted(jobs, key=lambda j: j.attempts == 0):  # suspects first
             if await self.given_up(job):
@@ -221,6 +238,7 @@ class DubService:
                 idempotency_key=idempotency_key,
                 client_id=client_id,
                 batch_id=batch_id,
+                step=STEPS[0],
             )
             created = await self._db(
                 self.store.create_job, job, lambda load: self.quotas.check(load, duration_s)
@@ -247,11 +265,16 @@ class DubService:
     # --- run ----------------------------------------------------------------------------
     async def execute(self, job_id: str) -> None:
         """Run (or continue, or re-render) one job to the end; called by the runner."""
+        await self.execute_step(job_id, None)
+
+    async def execute_step(self, job_id: str, step: str | None, worker: str | None = None) -> bool:
+        """On workers: only ``step`` of the run (``pipeline.steps``), by ``worker``; None:
+        the whole run. True when it succeeded."""
         job = await self._db(self.store.get_job, job_id)
         if job is None or job.status == JobStatus.CANCELLED:
-            return
+            return False
         try:
-            await self._run(job)
+            return await self._run(job, step, worker)
         except asyncio.CancelledError:
             if self.runner is not None and self.runner.stopping:
                 # Shutting down: the job stays running and resumes at start-up. This run was
@@ -259,42 +282,58 @@ class DubService:
                 await asyncio.shield(self._db(self.store.update_job, job_id, attempts=job.attempts))
             raise
 
-    async def _run(self, job: DubJob) -> None:
-        """One run; its attempt is stored before any work (see ``resume``)."""
+    async def _run(self, job: DubJob, step: str | None, worker: str | None) -> bool:
+        """One run, or one ``step`` of it; its attempt is stored before any work (see
+        ``resume``). A later step re-enters the pipeline from the same transcript as the
+        run's first step did, reporting only its own stages."""
         job_id = job.id
         started = time.monotonic()
-        await self._db(
-            self.store.start_run,
-            job_id,
-            status=JobStatus.RUNNING,
-            error=None,
-            error_code=None,
-            stage="ingest",
-            progress=0.0,
-            eta_s=None,
-        )
-        await self._event(job_id, "status", {"status": "running", "stage": "ingest"})
+        segments = await self._db(self.store.get_segments, job_id)
+        if step is not None and job.stage is not None:  # a later step, or a step once more
+            from_lines = not job.recognising
+        else:
+            from_lines = bool(segments and job.source_language)
+        if step is None or step == STEPS[0]:
+            await self._db(
+                self.store.start_run,
+                job_id,
+                status=JobStatus.RUNNING,
+                error=None,
+                error_code=None,
+                stage="ingest",
+                progress=0.0,
+                eta_s=None,
+                recognising=not from_lines,
+            )
+            await self._event(job_id, "status", {"status": "running", "stage": "ingest"})
+        else:
+            await self._db(self.store.start_run, job_id, status=JobStatus.RUNNING)
+        if step is not None:
+            await self._event(job_id, "step", {"step": step, "worker": worker})
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
         writer = asyncio.create_task(self._record_progress(job_id, events, started))
         clock = StageClock(events.put_nowait, self.on_stage_done)
+        stages = STEP_STAGES[step] if step is not None else STAGES
         try:
-            segments = await self._db(self.store.get_segments, job_id)
             transcript = (
                 Transcript(job.source_language, job.duration_s or 0.0, tuple(segments))
-                if segments and job.source_language
+                if from_lines and job.source_language
                 else None
             )
-            result = await self.pipeline.run(
+            result = await self.pipeline.run_through(
+                step or STEPS[-1],
                 self.input_path(job),
                 job.plan,
                 self._folder(job_id) / "outputs",
                 transcript=transcript,
-                progress=clock,
-                used=self._live.setdefault(job_id, set()),
+                progress=lambda event: clock(event) if event.stage in stages else None,
+                on_use=self._recorder(job_id),
             )
             clock.finish()
             events.put_nowait(None)
             await writer
+            if result is None:  # a step before the last: its outputs are stored
+                return True
             await self._db(
                 self.store.replace_segments, job_id, result.segments, result.source_language
             )
@@ -320,7 +359,7 @@ class DubService:
         except StudioError as exc:
             events.put_nowait(None)
             await self._finish(job_id, writer, JobStatus.FAILED, exc.detail, exc.error_code)
-            return
+            return False
         except Exception:
             log.exception("Dub %s failed", job_id)
             events.put_nowait(None)
@@ -331,13 +370,12 @@ class DubService:
                 "The dub failed unexpectedly; the server log has the details.",
                 "internal_error",
             )
-            return
-        finally:
-            await asyncio.shield(self._remember_live(job_id))
+            return False
         # Engine calls tell a client (and the tests) what a render actually recomputed.
         await self._event(
             job_id, "done", {"status": "succeeded", "engine_calls": dict(result.engine_calls)}
         )
+        return True
 
     async def _finish(
         self,
@@ -364,12 +402,16 @@ class DubService:
     async def _record_progress(
         self, job_id: str, events: asyncio.Queue[Progress | None], started: float
     ) -> None:
-        """Persist progress in order, off the event loop; segments as they appear."""
+        """Persist progress in order, off the event loop; segments as they appear. The ETA
+        extrapolates the pace since ``started`` (a step on workers starts part-way)."""
         last_stage: str | None = None
+        begun: float | None = None  # the overall fraction at the first event
         while (event := await events.get()) is not None:
             fraction = _overall(event)
+            begun = fraction if begun is None else begun
             elapsed = time.monotonic() - started
-            eta = elapsed / fraction * (1 - fraction) if fraction > 0.05 else None
+            done = fraction - begun
+            eta = elapsed / done * (1 - fraction) if done > 0.05 else None
             changes: dict[str, Any] = {
                 "stage": event.stage,
                 "progress": round(fraction, 4),
@@ -454,9 +496,7 @@ class DubService:
         segment = _find(segments, segment_id)
         target = resolve_language(job.plan.target_language).code
         ctx = DubContext(
-            self.pipeline.studio,
-            ArtifactStore(self.artifacts.root, self._live.setdefault(job_id, set())),
-            job.plan,
+            self.pipeline.studio, self.artifacts.tracking(self._recorder(job_id)), job.plan
         )
         if not segment.target_text.strip():
             (text,), _, _ = await self.studio.translate(
@@ -477,13 +517,10 @@ class DubService:
                 segment.speaker
             ]
         )
-        try:
-            character = character_of(segment.speaker, voice, ordered)
-            line = await speak_line(
-                ctx, segment, segment.start, window, voice, target, character=character
-            )
-        finally:
-            await self._remember_live(job_id)
+        character = character_of(segment.speaker, voice, ordered)
+        line = await speak_line(
+            ctx, segment, segment.start, window, voice, target, character=character
+        )
         saved = await self._db(
             self.store.update_segment, job_id, line.segment.edited(status=SegmentStatus.STALE)
         )
@@ -503,6 +540,7 @@ class DubService:
             error=None,
             error_code=None,
             attempts=0,  # a new run: earlier ones ended, crashed or not
+            step=STEPS[0],
         )
         await self._event(job_id, "status", {"status": "queued", "stage": None})
         await self._submit(job)
@@ -518,26 +556,40 @@ class DubService:
         return await self.get(job_id)
 
     async def delete(self, job_id: str) -> None:
-        """Remove the project, its rows and the artifacts no other project uses."""
+        """Remove the project, its rows and the artifacts no other project refers to (in the
+        store, so runs on other processes count too)."""
         job = await self.get(job_id)
         if not job.status.finished and self.runner is not None:
             await self._db(self.store.update_job, job_id, status=JobStatus.CANCELLED)
             await self.runner.cancel(job_id)
-        mine = self._live.pop(job_id, set())
-        running = set().union(*self._live.values())  # copied here, on the loop
-        await anyio.to_thread.run_sync(self._remove_project_files, job_id, mine, running)
-        await self._db(self.store.delete_job, job_id)
+        if not self._legacy_imported:
+            await anyio.to_thread.run_sync(self._import_legacy_records)
+            self._legacy_imported = True
+        await self._db(self.store.delete_job, job_id, self.artifacts.remove)
+        await anyio.to_thread.run_sync(
+            lambda: shutil.rmtree(self._folder(job_id), ignore_errors=True)
+        )
         self.hub.notify(job_id)
 
-    def _remove_project_files(self, job_id: str, live: set[Path], running: set[Path]) -> None:
-        mine = self._artifacts_of(job_id) | live
-        others = set(running)
-        if self.projects.exists():
-            for folder in self.projects.iterdir():
-                if folder.name != job_id:
-                    others |= self._artifacts_of(folder.name)
-        self.artifacts.remove_unshared(mine, others)
-        shutil.rmtree(self._folder(job_id), ignore_errors=True)
+    def _import_legacy_records(self) -> None:
+        """Moves the ``LEGACY_ARTIFACTS_FILE`` of projects an earlier version ran into the
+        store's references, so no delete removes what they use or orphans it. Paths are
+        relative to the artifact root, or absolute (older still)."""
+        if not self.projects.exists():
+            return
+        root = self.artifacts.root
+        for record in self.projects.glob(f"*/{LEGACY_ARTIFACTS_FILE}"):
+            job_id = record.parent.name
+            if self.store.get_job(job_id) is None:
+                continue  # a folder without its project: nothing to keep it for
+            paths = [Path(p) for p in json.loads(record.read_text(encoding="utf-8"))]
+            relative = [
+                (p.relative_to(root) if p.is_absolute() else p).as_posix()
+                for p in paths
+                if not p.is_absolute() or p.is_relative_to(root)
+            ]
+            self.store.add_artifact_refs(job_id, relative)
+            record.unlink(missing_ok=True)
 
     # --- read ---------------------------------------------------------------------------
     async def get(self, job_id: str) -> DubJob:
@@ -615,26 +667,13 @@ class DubService:
     def _folder(self, job_id: str) -> Path:
         return self.projects / job_id
 
-    def _artifacts_of(self, job_id: str) -> set[Path]:
-        record = self._folder(job_id) / ARTIFACTS_FILE
-        if not record.exists():
-            return set()
-        paths = json.loads(record.read_text(encoding="utf-8"))
-        return {self.artifacts.root / p for p in paths}  # relative, or absolute from before
+    def _recorder(self, job_id: str) -> UseCallback:
+        """Records in the store that ``job_id`` uses an artifact, before it does."""
 
-    async def _remember_live(self, job_id: str) -> None:
-        used = self._live.pop(job_id, set())
-        if used and self._folder(job_id).exists():
-            await anyio.to_thread.run_sync(self._remember_artifacts, job_id, frozenset(used))
+        def record(path: Path) -> None:
+            self.store.add_artifact_refs(job_id, [path.as_posix()])
 
-    def _remember_artifacts(self, job_id: str, used: frozenset[Path]) -> None:
-        known = self._artifacts_of(job_id) | {p for p in used if p.exists()}  # not misses
-        root = self.artifacts.root
-        relative = sorted(str(p.relative_to(root) if p.is_relative_to(root) else p) for p in known)
-        record = self._folder(job_id) / ARTIFACTS_FILE
-        partial = record.with_name(f".partial-{media.owner_tag()}{record.name}")
-        partial.write_text(json.dumps(relative), encoding="utf-8")
-        partial.replace(record)
+        return record
 
 
 class StageClock:
@@ -658,6 +697,36 @@ class StageClock:
         if self._stage is not None:
             self._on_stage_done(self._stage, time.monotonic() - self._since)
             self._stage = None
+
+
+def _process_tag(pid: int) -> str | None:
+    """A process of this machine as ``host~pid~start``, its start time telling it apart
+    from a later process given the same pid (a restarted container's); None when no
+    process has that pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()  # the name in it may be any bytes
+        started = stat.rsplit(b")", 1)[1].split()[19].decode()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        try:  # no /proc here: whether the pid is alive must do
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        started = "?"
+    return f"{socket.gethostname()}~{pid}~{started}"
+
+
+def _left_by_dead_process(node: str) -> bool:
+    """A ``DubService.node`` of this machine whose process has ended."""
+    host, _, rest = node.partition("~")
+    pid = rest.partition("~")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    current = _process_tag(int(pid))
+    return current is None or not node.startswith(f"{current}~")
 
 
 def _ignore_stage(stage: str, seconds: float) -> None:

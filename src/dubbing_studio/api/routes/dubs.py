@@ -519,7 +519,7 @@ async def dub_events(
                     return
                 await service.hub.wait(signal, 1.0)
                 continue
-            await service.hub.wait(signal, EVENT_WAIT_S)
+            await service.hub.wait(signal, service.settings.event_poll_s)
 
     return EventSourceResponse(stream(), ping=EVENT_WAIT_S)
 

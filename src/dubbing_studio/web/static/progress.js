@@ -7,6 +7,7 @@ export const STAGES = [
   ["transcribe", "Transcribing"],
   ["translate", "Translating"],
   ["synthesize", "Voicing lines"],
+  ["hear_back", "Hearing the dub back"],
   ["mix", "Mixing"],
   ["export", "Writing outputs"],
 ];
