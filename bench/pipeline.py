@@ -294,9 +294,17 @@ def cli_environment(root: Path) -> dict[str, str]:
 
 
 def studio_arguments(source: Path, target: str, variant: str, out: Path) -> list[str]:
-    # The naive script neither diarizes nor separates speech from background: one voice, and
-    # the ducked mix this comparison was set against.
-    same_work = ["--no-diarize", "--voice", NAIVE_VOICES[target], "--background", "duck"]
+    # The naive script neither diarizes, separates speech from background nor hears its dub
+    # back: one voice, the ducked mix this comparison was set against, and no hear-back (a
+    # second recognition pass over the dub; the default rows keep it).
+    same_work = [
+        "--no-diarize",
+        "--voice",
+        NAIVE_VOICES[target],
+        "--background",
+        "duck",
+        "--no-back-transcribe",
+    ]
     options = same_work if variant == "like-for-like" else []
     return ["dub", str(source), "--to", target, *options, "--out", str(out)]
 
