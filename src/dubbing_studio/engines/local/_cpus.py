@@ -1,0 +1,37 @@
+"""Thread counts that fit the CPUs this process may run on.
+
+Left to choose, onnxruntime starts one thread per core of the machine and pins each thread to
+its core, whatever the process's own affinity: a worker started with ``taskset -c 0`` still
+computes on core 1, and two workers pinned to a core each both run on both. An explicit
+thread count turns that pinning off, and the count is what the process was given.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+
+CPU_PROVIDERS = ["CPUExecutionProvider"]
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may be scheduled on (its affinity, as ``taskset`` sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def onnx_session(model: str | bytes, providers: list[str] | None = None) -> InferenceSession:
+    """An onnxruntime session whose threads stay on this process's CPUs."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = usable_cpus()
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        model, sess_options=options, providers=providers or CPU_PROVIDERS
+    )
