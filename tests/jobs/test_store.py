@@ -31,7 +31,8 @@ from dubbing_studio.domain.speech import Glossary, Word
 from dubbing_studio.jobs import DubStore
 from dubbing_studio.jobs.schema import Base
 from dubbing_studio.jobs.store import Load
-from tests.jobs.conftest import T0, make_job
+from tests.conftest import service_url
+from tests.jobs.conftest import POSTGRES_URL_ENV, T0, _drop_all, make_job
 
 T = TypeVar("T")
 
@@ -503,3 +504,27 @@ def test_concurrent_writers_do_not_fail(store: DubStore) -> None:
     events = store.events_after("shared", 0)
     assert [event.seq for event in events] == list(range(1, 4 * rounds + 1))
     assert store.get_job("worker-3").progress == (rounds - 1) / rounds
+
+
+@pytest.mark.services
+def test_nodes_starting_at_once_on_a_fresh_database_all_find_it_migrated() -> None:
+    """API nodes and workers each migrate at start-up; on a fresh PostgreSQL they race to
+    create the same tables (``alembic_version`` first) unless one waits for the other."""
+    url = service_url(POSTGRES_URL_ENV, "PostgreSQL")
+    _drop_all(url)
+    stores = [DubStore(url) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+
+    def start_node(store: DubStore) -> None:
+        start.wait()
+        store.migrate()
+
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            list(pool.map(start_node, stores))  # raises what any of them raised
+        stores[0].create_job(make_job())
+        assert [s.get_job("job-1") is not None for s in stores] == [True] * len(stores)
+    finally:
+        for store in stores:
+            store.close()
+        _drop_all(url)

@@ -62,6 +62,7 @@ _JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(DubJob))
 _UPDATABLE = _JOB_FIELDS - {"id"}
 USAGE_WINDOW = timedelta(days=1)  # quotas on submitted audio are per day
 ADMISSION_LOCK = 0x0D0B  # PostgreSQL advisory lock serializing admissions
+MIGRATION_LOCK = 0x0D0D  # PostgreSQL advisory lock serializing schema upgrades
 # PostgreSQL advisory lock on artifact references: taken shared to add references and
 # exclusive to delete a job's, so a delete never misses a reference added meanwhile.
 ARTIFACT_REFS_LOCK = 0x0D0C
@@ -121,6 +122,8 @@ class DubStore:
         # Config values go through configparser interpolation: a literal % must be doubled.
         config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
         with self._write_engine.begin() as connection:
+            if self.postgres:  # nodes starting at once: one migrates, the others then find it done
+                connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
