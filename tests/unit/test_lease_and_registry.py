@@ -33,6 +33,21 @@ def test_lease_loads_once_and_unloads_after_idle_ttl() -> None:
     assert lease.loads == 2
 
 
+def test_warm_loads_once_before_any_use_and_idles_from_then() -> None:
+    clock = FakeClock()
+    lease = ModelLease(lambda: object(), idle_ttl_s=10, clock=clock)
+    clock.now = 50
+    lease.warm()
+    lease.warm()
+    assert lease.loaded and lease.loads == 1, "idempotent"
+    with lease.use():
+        pass
+    assert lease.loads == 1, "the first use finds it loaded"
+    lease.warm()
+    clock.now = 55
+    assert not lease.reap() and lease.loaded
+
+
 class StubEngine(Engine):
     def __init__(self, name: str, available: bool) -> None:
         self.name = name

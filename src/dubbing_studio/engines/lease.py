@@ -38,11 +38,8 @@ class ModelLease(Generic[T]):
     def use(self) -> Iterator[T]:
         """Borrow the model, loading it if needed; it stays loaded while borrowed."""
         with self._lock:
-            if self._model is None:
-                self._model = self._load()
-                self.loads += 1
+            model = self._loaded()
             self._users += 1
-            model = self._model
         try:
             yield model
         finally:
@@ -50,9 +47,23 @@ class ModelLease(Generic[T]):
                 self._users -= 1
                 self._last_used = self._clock()
 
+    def warm(self) -> None:
+        """Load the model now if it is not loaded, so no caller waits for it; idempotent."""
+        with self._lock:
+            if self._model is None:
+                self._loaded()
+                self._last_used = self._clock()  # its idle time starts now
+
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    def _loaded(self) -> T:
+        """The model, loaded if it is not (the lock held)."""
+        if self._model is None:
+            self._model = self._load()
+            self.loads += 1
+        return self._model
 
     def reap(self) -> bool:
         """Unload when nobody uses the model and it has idled past the TTL; True if it did."""

@@ -194,6 +194,10 @@ class SpeakerEncoder(Protocol):
         """A unit vector, or None when the audio holds too little speech to tell a voice."""
         ...
 
+    def warm(self) -> None:
+        """Load the model now, so no call waits for it; idempotent."""
+        ...
+
     def release_idle(self) -> None:
         """Unload the model when it has idled past its TTL."""
         ...

@@ -34,6 +34,10 @@ class Engine:
         which may ask the server; local engines know it already."""
         return self.info()
 
+    def warm(self) -> None:
+        """Load the models a call needs now (a worker at start), so no call waits for them;
+        idempotent. Engines without models do nothing."""
+
     def release_idle(self) -> None:
         """Unload models idle past their TTL; engines without models do nothing."""
 

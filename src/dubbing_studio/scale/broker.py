@@ -17,6 +17,7 @@ from dramatiq.results.backends.redis import RedisBackend
 
 from dubbing_studio.domain.errors import EngineFailed, StudioError
 from dubbing_studio.domain.jobs import JobStatus
+from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.jobs.store import DubStore
 from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, STEPS, SYNTHESIZE, TRANSLATE
 
@@ -25,6 +26,13 @@ from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, STEPS, SYNT
 # one line re-voiced is synthesis.
 QUEUES = ("asr", "mt", "tts", "mix")
 STEP_QUEUES = {RECOGNISE: "asr", TRANSLATE: "mt", SYNTHESIZE: "tts", HEAR_BACK: "asr", MIX: "mix"}
+# The engines each queue's work runs on, which a worker taking that queue loads at start.
+QUEUE_CAPABILITIES = {
+    "asr": Capability.TRANSCRIBE,
+    "mt": Capability.TRANSLATE,
+    "tts": Capability.SYNTHESIZE,
+    "mix": Capability.SEPARATE,
+}
 LINE_QUEUE = "tts"
 LINE_ACTOR = "revoice_line"
 HEARTBEAT_TIMEOUT_MS = 30_000  # Dramatiq requeues a silent worker's messages after this

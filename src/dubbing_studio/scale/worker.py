@@ -29,14 +29,18 @@ from dramatiq.brokers.redis import RedisBroker
 
 from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
 from dubbing_studio.config import Settings
-from dubbing_studio.domain.errors import StudioError
+from dubbing_studio.domain.errors import EngineUnavailable, NotFound, StudioError
 from dubbing_studio.domain.jobs import DubJob, JobStatus
+from dubbing_studio.engines.protocols import Capability
+from dubbing_studio.engines.registry import Engine, EngineRegistry
+from dubbing_studio.engines.voices import voice_preference
 from dubbing_studio.jobs.store import DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.steps import STEPS, next_step
 from dubbing_studio.scale.broker import (
     LINE_ACTOR,
     LINE_QUEUE,
+    QUEUE_CAPABILITIES,
     STEP_QUEUES,
     WORKERS_KEY,
     build_broker,
@@ -48,6 +52,7 @@ from dubbing_studio.scale.broker import (
 )
 from dubbing_studio.services.dubs import DubService
 from dubbing_studio.services.events import EventHub
+from dubbing_studio.services.studio import Studio
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,8 +68,9 @@ NO_LIMIT_MS = 7 * 24 * 3600 * 1000  # Dramatiq's time limit, which a long dub mu
 
 
 class WorkerNode:
-    """One worker process: the studio (engines loaded on first use, then kept), the dub
-    service over the shared store and folder, and an event loop the actors hand work to."""
+    """One worker process: the studio (the engines of its queues loaded at start, the others
+    on first use; a worker never unloads them), the dub service over the shared store and
+    folder, and an event loop the actors hand work to."""
 
     def __init__(self, settings: Settings, queues: list[str]) -> None:
         if not settings.redis_url:
@@ -138,6 +144,7 @@ class WorkerNode:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         preload_engine_libraries()
+        warm_engines(self.studio, self.queues)  # before it announces itself: then it is ready
         self.store.migrate()
         self.service.remove_partial_files(dead_only=True)
         self._thread.start()
@@ -286,3 +293,39 @@ class WorkerNode:
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
+def warm_engines(studio: Studio, queues: list[str]) -> list[str]:
+    """Loads the models the work on ``queues`` runs with unless a dub names other engines
+    (the default of each capability, every local synthesizer a dub may cast, the speaker
+    encoder for diarization), so no dub waits for a load; returns "capability:engine" for
+    each. One that cannot run here is skipped: the step that needs it says why."""
+    warmed = []
+    for capability in (QUEUE_CAPABILITIES[queue] for queue in queues):
+        for engine in _default_engines(studio.registry, capability):
+            started = time.monotonic()
+            engine.warm()
+            log.info("Loaded %s %s in %.1f s", capability, engine.name, time.monotonic() - started)
+            warmed.append(f"{capability}:{engine.name}")
+    if "asr" in queues and studio.speaker_encoder.available()[0]:
+        studio.speaker_encoder.warm()
+        warmed.append(f"speaker-encoder:{studio.speaker_encoder.name}")
+    return warmed
+
+
+def _default_engines(registry: EngineRegistry, capability: Capability) -> list[Engine]:
+    """The engines of ``capability`` a dub runs on unless it names others, that can run here:
+    the default, and for speech every synthesizer a dub may cast a voice from."""
+    try:
+        names = (
+            voice_preference(registry, None)
+            if capability == Capability.SYNTHESIZE
+            else (registry.default_name(capability),)
+        )
+    except EngineUnavailable:  # none registered
+        return []
+    engines = []
+    for name in names:
+        with contextlib.suppress(EngineUnavailable, NotFound):
+            engines.append(registry.get(capability, name))
+    return engines

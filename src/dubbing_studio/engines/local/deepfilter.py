@@ -90,6 +90,10 @@ class DeepFilterSeparator(Engine, Separator):
             return speech[0], background[0]
         return speech, background
 
+    def warm(self) -> None:
+        """The C library (its model state is created per call, see the class)."""
+        self._load()
+
     def _speech(self, plane: FloatAudio) -> FloatAudio:
         """The speech in one 48 kHz channel, aligned with it: the input is padded with
         ``DELAY`` samples of silence (and to whole frames), and the output read ``DELAY``

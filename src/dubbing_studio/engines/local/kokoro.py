@@ -115,6 +115,10 @@ class KokoroSynthesizer(Engine, Synthesizer):
 
             return speak_in_chunks(text, speak, SAMPLE_RATE)
 
+    def warm(self) -> None:
+        """The Kokoro session; the Japanese G2P stays lazy (only Japanese needs it)."""
+        self._model.warm()
+
     def release_idle(self) -> None:
         self._model.reap()
         self._japanese.reap()

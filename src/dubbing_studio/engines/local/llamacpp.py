@@ -193,6 +193,9 @@ class LlamaCppTranslator(Engine, Translator, Shortener):
         )
         return text
 
+    def warm(self) -> None:
+        self._model.warm()
+
     def release_idle(self) -> None:
         self._model.reap()
 

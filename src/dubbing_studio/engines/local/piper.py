@@ -163,6 +163,11 @@ class PiperSynthesizer(Engine, Synthesizer):
         )
         return Speech(shifted, sample_rate)
 
+    def warm(self) -> None:
+        """Every installed voice's model (the derived voices share the bundled one's)."""
+        for model in dict.fromkeys(found.model for found in self._voice_files()):
+            self._lease(model).warm()
+
     def release_idle(self) -> None:
         with self._leases_lock:
             leases = list(self._leases.values())

@@ -92,6 +92,9 @@ class ResemblyzerEncoder:
         norm = float(np.linalg.norm(mean))
         return (mean / norm).astype(np.float32) if norm > 0 else None
 
+    def warm(self) -> None:
+        self._model.warm()
+
     def release_idle(self) -> None:
         self._model.reap()
 

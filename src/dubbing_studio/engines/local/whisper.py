@@ -138,6 +138,9 @@ class WhisperTranscriber(Engine, Transcriber):
             speech=speech,
         )
 
+    def warm(self) -> None:
+        self._model.warm()
+
     def release_idle(self) -> None:
         self._model.reap()
 
