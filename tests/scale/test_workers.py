@@ -197,6 +197,7 @@ def test_status_shows_queues_workers_and_jobs_and_health_the_servers(cluster: Cl
     assert set(status["jobs"]) == {"queued", "running", "succeeded", "failed", "cancelled"}
     health = httpx.get(f"{cluster.url}/health", timeout=10).json()
     assert (health["status"], health["broker"], health["database"]) == ("healthy", "ok", "ok")
+    assert health["checked_at"], "when the servers were asked"
 
 
 def test_a_dub_survives_a_redis_restart_and_its_events_resume_on_a_restarted_api_node(

@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
         lifespan=lifespan,
     )
     app.state.studio = studio
-    app.state.health_checks = None  # with worker processes: the broker's and database's
+    app.state.health_checks = None  # with worker processes: a HealthProbe of the servers
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
 
     def app_dubs() -> DubService:
@@ -153,14 +153,14 @@ async def _attach_workers(
     app: FastAPI, settings: Settings, dubs: DubService, hub: EventHub
 ) -> tuple[JobRunner, EventRelay]:
     """Dubs go to worker processes through Redis; events come back through PostgreSQL."""
-    from dubbing_studio.scale.broker import DramatiqRunner, build_broker, health
+    from dubbing_studio.scale.broker import DramatiqRunner, HealthProbe, build_broker
     from dubbing_studio.scale.events import EventRelay
 
     assert settings.redis_url is not None  # checked by the settings
     broker = build_broker(settings.redis_url)
     runner = DramatiqRunner(broker, dubs.store)
     dubs.revoice_elsewhere = runner.revoice
-    app.state.health_checks = lambda: health(broker, dubs.store)
+    app.state.health_checks = HealthProbe(broker, dubs.store)
     # Only this machine's dead processes' partial files: the folder is shared.
     await anyio.to_thread.run_sync(dubs.remove_partial_files, True)
     relay = EventRelay(settings.database, hub, asyncio.get_running_loop())

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -41,6 +45,7 @@ RESULT_POLL_S = 0.1
 CANCEL_WAIT_S = 120.0  # the longest a cancel waits for the worker to let go of the job
 WORKERS_KEY = "dubbing-studio:workers"  # Redis hash: worker -> "queues|seen at|jobs"
 WORKER_SEEN_S = 15.0  # workers announce themselves every few seconds
+HEALTH_MAX_AGE_S = 1.0  # the oldest broker and database check ``/health`` reports
 
 
 def worker_name() -> str:
@@ -199,16 +204,60 @@ def cluster_status(broker: RedisBroker, store: DubStore) -> dict[str, Any]:
     return {"queues": queues, "workers": workers, "jobs": store.count_by_status()}
 
 
-def health(broker: RedisBroker, store: DubStore) -> dict[str, str]:
-    """The broker and the database as ``/health`` reports them: "ok" or why not."""
-    checks: dict[str, str] = {}
-    for name, ping in (("broker", broker.client.ping), ("database", store.ping)):
-        try:
-            ping()
-            checks[name] = "ok"
-        except Exception as exc:
-            checks[name] = f"unreachable: {type(exc).__name__}"
-    return checks
+@dataclass(frozen=True, slots=True)
+class ServerHealth:
+    """The broker and the database, "ok" or why not, as asked at ``checked_at``."""
+
+    checks: dict[str, str]
+    checked_at: datetime
+
+
+class HealthProbe:
+    """The broker and the database as ``/health`` reports them, asked at most once per
+    ``max_age_s``: clients polling hard (a load balancer, a dashboard) cost one ping of each
+    per interval, and the answer is never older than that. Concurrent callers when it is due
+    wait for one probe and share it."""
+
+    def __init__(
+        self,
+        broker: RedisBroker,
+        store: DubStore,
+        max_age_s: float = HEALTH_MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pings = (("broker", broker.client.ping), ("database", store.ping))
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: ServerHealth | None = None
+        self._asked_at = 0.0
+
+    def fresh(self) -> ServerHealth | None:
+        """The last answer while it is younger than ``max_age_s``; never blocks."""
+        last = self._last
+        if last is not None and self._clock() - self._asked_at < self._max_age_s:
+            return last
+        return None
+
+    def probe(self) -> ServerHealth:
+        """The last answer while fresh, else the servers asked now (blocking)."""
+        with self._lock:
+            found = self.fresh()
+            if found is None:
+                asked_at = self._clock()
+                found = ServerHealth(
+                    {name: _ping(ping) for name, ping in self._pings}, datetime.now(UTC)
+                )
+                self._last, self._asked_at = found, asked_at
+            return found
+
+
+def _ping(ping: Callable[[], Any]) -> str:
+    try:
+        ping()
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
 
 
 def _text(value: bytes | str) -> str:
