@@ -3,13 +3,14 @@
 
 Run under real servers (``bash scripts/with-services.sh .venv/bin/python bench/scale.py``).
 For each configuration: a fresh database, an empty Redis and a fresh shared folder; one API
-node (``dubbing-studio serve``) and the workers (``taskset -c N dubbing-studio worker``);
-one warm-up dub per worker (models load once per process), then ``dubs`` dubs submitted at
-once. Each dub is of a different input (JFK with its own length of trailing silence) and
-has its own forced glossary term (so its own translation and speech), so no dub finds
-another's artifacts. While the dubs run,
-``/health`` is polled 10 times a second (p50/p99) and the API process's CPU is read from
-/proc. Scaling efficiency = (2-worker rate / 1-worker rate) / 2.
+node (``dubbing-studio serve``) and the workers (``taskset -c N dubbing-studio worker``),
+waited for until each has loaded its models and announced itself; one warm-up dub per
+worker, then ``dubs`` dubs submitted at once, each finished when its stream on the second
+node (below) ends. Each dub is of a different input (JFK with its own length of trailing
+silence) and has its own forced glossary term (so its own translation and speech), so no
+dub finds another's artifacts. While the dubs run, ``/health`` is polled 10 times a second
+(p50/p99) and the API process's CPU is read from /proc (the dubs' statuses are not polled
+there: one look each at the end). Scaling efficiency = (2-worker rate / 1-worker rate) / 2.
 
 A second API node (another ``serve`` over the same database, Redis and folder) follows
 each dub's SSE stream: cross-node event latency (p50/p99) is from an event being stored
@@ -50,6 +51,7 @@ LOGS = Path(tempfile.gettempdir()) / "bench-scale-logs"
 SAMPLE = REPO_ROOT.parent / "shared" / "samples" / "jfk.flac"
 RATE = 16_000
 TICKS = os.sysconf("SC_CLK_TCK")
+DUB_TIMEOUT_S = 1800.0
 
 
 def _env(name: str) -> str:
@@ -126,17 +128,20 @@ def _submit(url: str, path: Path, index: int) -> str:
     return str(response.json()["id"])
 
 
-def _until_done(url: str, ids: list[str], timeout: float = 1800.0) -> None:
+def _until_done(url: str, ids: list[str], timeout: float = DUB_TIMEOUT_S) -> None:
+    """Polls each unfinished dub's status once a second; exits when one did not succeed."""
     deadline = time.monotonic() + timeout
     pending = set(ids)
-    while pending and time.monotonic() < deadline:
-        for dub_id in list(pending):
-            dub = httpx.get(f"{url}/api/v1/dubs/{dub_id}", timeout=10).json()
-            if dub["status"] in ("failed", "cancelled"):
-                sys.exit(f"dub {dub_id} {dub['status']}: {dub.get('error')}; logs in {LOGS}")
-            if dub["status"] == "succeeded":
-                pending.discard(dub_id)
-        time.sleep(0.5)
+    with httpx.Client(timeout=10) as client:
+        while pending and time.monotonic() < deadline:
+            for dub_id in list(pending):
+                dub = client.get(f"{url}/api/v1/dubs/{dub_id}").json()
+                if dub["status"] in ("failed", "cancelled"):
+                    sys.exit(f"dub {dub_id} {dub['status']}: {dub.get('error')}; logs in {LOGS}")
+                if dub["status"] == "succeeded":
+                    pending.discard(dub_id)
+            if pending:
+                time.sleep(1.0)
     if pending:
         sys.exit(f"timed out with {len(pending)} dubs unfinished")
 
@@ -197,13 +202,15 @@ def run_config(cores: list[int], inputs: list[Path], dubs: int, root: Path) -> d
         for index in (next(used) for _ in range(dubs)):
             batch.append(_submit(url, inputs[index], index))
             followers.append(Follower(other_url, batch[-1]))
+        # Each dub's end is the end of its stream on the second node: the node measured is
+        # not also polled for every dub's status. One look each then says how they ended.
+        for follower in followers:
+            follower.join(DUB_TIMEOUT_S)
         _until_done(url, batch)
         wall = time.monotonic() - started
         stop.set()
         poller.join()
         api_cpu = (_cpu_s(api.process.pid) - cpu_before) / wall * 100
-        for follower in followers:
-            follower.join()
         event_latencies = sorted(_event_latencies(postgres, followers))
     finally:
         for node in [*workers, api, other]:
@@ -239,8 +246,8 @@ class Follower:
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 
-    def join(self) -> None:
-        self._thread.join(timeout=60)
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
 
     def _follow(self) -> None:
         with httpx.stream("GET", self._url, timeout=60) as body:
