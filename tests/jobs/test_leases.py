@@ -4,6 +4,7 @@ only its holder renews or releases it."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from dubbing_studio.domain.jobs import JobStatus
 from dubbing_studio.jobs import DubStore
@@ -74,3 +75,17 @@ def test_a_step_message_nobody_took_is_swept_once_per_wait(store: DubStore) -> N
     assert store.orphaned(60) == ["job-1"]
     assert store.orphaned(60) == [], "sent again once, then given time to be taken"
     assert store.claim("job-1", "b:2", 60, "translate") is not None
+
+
+def test_a_queued_job_whose_message_was_lost_is_sent_again_once_per_wait(
+    store: DubStore,
+) -> None:
+    store.create_job(make_job(step="recognise"))  # queued long ago, and no worker took it
+    just_now = datetime.now(UTC)
+    store.create_job(make_job("job-2", step="recognise", created_at=just_now, updated_at=just_now))
+    assert store.orphaned(60) == ["job-1"], "job-2's message has had less than the wait"
+    assert store.orphaned(60) == [], "sent again once, then given time to be taken"
+    assert store.claim("job-1", "a:1", 60, "recognise") is not None
+    assert store.claim("job-2", "b:2", 0.2, "recognise") is not None
+    time.sleep(0.4)  # its worker died before the run started
+    assert store.orphaned(60) == ["job-2"]

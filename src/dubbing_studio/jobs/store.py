@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    and_,
     create_engine,
     delete,
     event,
@@ -56,8 +57,9 @@ from dubbing_studio.jobs.schema import (
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "dubbing_studio_write"  # execution option marking a write transaction
+_QUEUED = JobStatus.QUEUED.value
 _RUNNING = JobStatus.RUNNING.value
-_UNFINISHED = (JobStatus.QUEUED.value, _RUNNING)
+_UNFINISHED = (_QUEUED, _RUNNING)
 _JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(DubJob))
 _UPDATABLE = _JOB_FIELDS - {"id"}
 USAGE_WINDOW = timedelta(days=1)  # quotas on submitted audio are per day
@@ -428,15 +430,29 @@ class DubStore:
         return {job_id: owner for job_id, owner in rows if owner}
 
     def orphaned(self, wait_s: float = 0.0) -> list[str]:
-        """Running jobs whose lease lapsed (a dead worker's, or a step's message nobody
-        took), to be sent again. Each is reserved for ``wait_s`` more in the same write, so
-        sweeping workers send it once, and once per ``wait_s`` while it waits in a queue."""
+        """Jobs to be sent again: running ones whose lease lapsed (a dead worker's, or a
+        step's message nobody took), and queued ones no worker took within ``wait_s`` of
+        being queued (their message lost) or whose claim lapsed. Each is reserved for
+        ``wait_s`` more in the same write, so sweeping workers send it once, and once per
+        ``wait_s`` while it waits in a queue."""
         now = _now()
+        lapsed = JobRow.lease_until < now
         statement = (
             update(JobRow)
             .where(
-                JobRow.status == _RUNNING,
-                or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
+                or_(
+                    and_(JobRow.status == _RUNNING, or_(JobRow.lease_until.is_(None), lapsed)),
+                    and_(
+                        JobRow.status == _QUEUED,
+                        or_(
+                            lapsed,
+                            and_(
+                                JobRow.lease_until.is_(None),
+                                JobRow.updated_at < now - timedelta(seconds=wait_s),
+                            ),
+                        ),
+                    ),
+                )
             )
             .values(lease_owner=None, lease_until=now + timedelta(seconds=wait_s))
             .returning(JobRow.id)

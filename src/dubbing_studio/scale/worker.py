@@ -7,7 +7,8 @@ worker renews while it runs, and only at that step. The lease and the step are w
 message may arrive twice" harmless (a second delivery finds the job held, or past that step,
 or ended, and does nothing), and what lets another worker take over a dead one's step. A
 step that succeeds moves the job on and sends the next step's message; a crash between the
-two is repaired by the sweep, which sends the message for the step the job is at. The step
+two is repaired by the sweep, which sends the message for the step the job is at (as it does
+for a queued dub no worker took in that time: its first message was lost). The step
 itself is the embedded service's (``DubService.execute``): each stage finds what earlier
 steps, or an interrupted run, stored in the shared artifact store and redoes only the rest.
 """
@@ -268,8 +269,9 @@ class WorkerNode:
                 renewed = time.monotonic()
 
     async def _sweep(self) -> None:
-        """Re-sends jobs whose worker died (lease lapsed), cleans up the partial files dead
-        processes of this machine left, and says this worker is alive."""
+        """Re-sends jobs whose worker died (lease lapsed) or whose message was lost, cleans up
+        the partial files dead processes of this machine left, and says this worker is
+        alive."""
         while True:
             with contextlib.suppress(Exception):
                 await anyio.to_thread.run_sync(self._announce)
@@ -300,16 +302,16 @@ def warm_engines(studio: Studio, queues: list[str]) -> list[str]:
     (the default of each capability, every local synthesizer a dub may cast, the speaker
     encoder for diarization), so no dub waits for a load; returns "capability:engine" for
     each. One that cannot run here is skipped: the step that needs it says why."""
+    started = time.monotonic()
     warmed = []
     for capability in (QUEUE_CAPABILITIES[queue] for queue in queues):
         for engine in _default_engines(studio.registry, capability):
-            started = time.monotonic()
             engine.warm()
-            log.info("Loaded %s %s in %.1f s", capability, engine.name, time.monotonic() - started)
             warmed.append(f"{capability}:{engine.name}")
     if "asr" in queues and studio.speaker_encoder.available()[0]:
         studio.speaker_encoder.warm()
         warmed.append(f"speaker-encoder:{studio.speaker_encoder.name}")
+    log.info("Loaded %s in %.1f s", ", ".join(warmed), time.monotonic() - started)
     return warmed
 
 
