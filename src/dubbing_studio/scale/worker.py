@@ -301,12 +301,17 @@ def warm_engines(studio: Studio, queues: list[str]) -> list[str]:
     """Loads the models the work on ``queues`` runs with unless a dub names other engines
     (the default of each capability, every local synthesizer a dub may cast, the speaker
     encoder for diarization), so no dub waits for a load; returns "capability:engine" for
-    each. One that cannot run here is skipped: the step that needs it says why."""
+    each. One that cannot run here, or fails to load, is skipped: the step that needs it
+    says why."""
     started = time.monotonic()
     warmed = []
     for capability in (QUEUE_CAPABILITIES[queue] for queue in queues):
         for engine in _default_engines(studio.registry, capability):
-            engine.warm()
+            try:
+                engine.warm()
+            except Exception:  # a plugin's, or a model missing: the worker serves the rest
+                log.warning("Could not load %s %s", capability, engine.name, exc_info=True)
+                continue
             warmed.append(f"{capability}:{engine.name}")
     if "asr" in queues and studio.speaker_encoder.available()[0]:
         studio.speaker_encoder.warm()
