@@ -21,7 +21,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -304,18 +304,22 @@ def warm_engines(studio: Studio, queues: list[str]) -> list[str]:
     each. One that cannot run here, or fails to load, is skipped: the step that needs it
     says why."""
     started = time.monotonic()
+    wanted: list[tuple[str, Callable[[], None]]] = [
+        (f"{capability}:{engine.name}", engine.warm)
+        for capability in (QUEUE_CAPABILITIES[queue] for queue in queues)
+        for engine in _default_engines(studio.registry, capability)
+    ]
+    encoder = studio.speaker_encoder
+    if "asr" in queues and encoder.available()[0]:
+        wanted.append((f"speaker-encoder:{encoder.name}", encoder.warm))
     warmed = []
-    for capability in (QUEUE_CAPABILITIES[queue] for queue in queues):
-        for engine in _default_engines(studio.registry, capability):
-            try:
-                engine.warm()
-            except Exception:  # a plugin's, or a model missing: the worker serves the rest
-                log.warning("Could not load %s %s", capability, engine.name, exc_info=True)
-                continue
-            warmed.append(f"{capability}:{engine.name}")
-    if "asr" in queues and studio.speaker_encoder.available()[0]:
-        studio.speaker_encoder.warm()
-        warmed.append(f"speaker-encoder:{studio.speaker_encoder.name}")
+    for name, warm in wanted:
+        try:
+            warm()
+        except Exception:  # a plugin's, or a model missing: the worker serves the rest
+            log.warning("Could not load %s", name, exc_info=True)
+            continue
+        warmed.append(name)
     log.info("Loaded %s in %.1f s", ", ".join(warmed), time.monotonic() - started)
     return warmed
 
