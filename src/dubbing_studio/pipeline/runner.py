@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dubbing_studio import media
-from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
+from dubbing_studio.domain.dub import DubPlan, DubReport, MixPolicy, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import FloatAudio
@@ -41,8 +41,9 @@ from dubbing_studio.pipeline.voice_match import cast_speakers
 
 T = TypeVar("T")
 
-Original = tuple[FloatAudio, int, FloatAudio | None]
-"""The original at the mix rate, the rate, and the original without its speech (or None)."""
+Original = tuple[FloatAudio, int, FloatAudio | None, MixPolicy]
+"""The original at the mix rate, the rate, the original without its speech (or None), and
+the mix policy with its background decided."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +193,7 @@ class DubPipeline:
         assert prepared is not None  # started for every run through to the mix
         if not prepared.done():
             ctx.report("mix", 0, 1, "Separating the original speech from its background")
-        original, rate, separated = await prepared
-        policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
+        original, rate, separated, policy = await prepared
         mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
         ctx.report("mix", 1, 1, "Mixed")
 
@@ -253,9 +253,13 @@ class DubPipeline:
             max_duration_s=self.studio.settings.max_duration_s,
             work_dir=self.studio.settings.temp_dir,
         )
-        if background_mode(ctx.plan.mix, self.studio.registry) != "separate":
-            return original, rate, None
-        return original, rate, await separated_background(ctx, ingested.digest, original, rate)
+        policy = replace(
+            ctx.plan.mix, background=background_mode(ctx.plan.mix, self.studio.registry)
+        )
+        if policy.background != "separate":
+            return original, rate, None, policy
+        separated = await separated_background(ctx, ingested.digest, original, rate)
+        return original, rate, separated, policy
 
 
 @contextlib.asynccontextmanager
