@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -117,7 +115,7 @@ class DubService:
         self.quotas = QuotaPolicy(settings.limits, settings.quotas)
         self.projects = settings.data_dir / "projects"
         # Names this service in the resume claims it takes on jobs (see ``resume``).
-        self.node = f"{_process_tag(os.getpid())}~{uuid.uuid4().hex[:8]}"
+        self.node = f"{media.owner_tag()}{uuid.uuid4().hex[:8]}"
         self._legacy_imported = False  # see ``_import_legacy_records``, done on first delete
         # Told each finished stage's name and seconds (the app's metrics).
         self.on_stage_done: Callable[[str, float], None] = _ignore_stage
@@ -140,7 +138,7 @@ class DubService:
         of this machine is taken over at once."""
         await anyio.to_thread.run_sync(self.remove_partial_files)
         jobs = await self._db(
-            self.store.claim_unfinished, self.node, self.settings.lease_s, _left_by_dead_process
+            self.store.claim_unfinished, self.node, self.settings.lease_s, media.process_gone
         )
         resumed = []
         for job in sorted(jobs, key=lambda j: j.attempts == 0):  # suspects first
@@ -697,36 +695,6 @@ class StageClock:
         if self._stage is not None:
             self._on_stage_done(self._stage, time.monotonic() - self._since)
             self._stage = None
-
-
-def _process_tag(pid: int) -> str | None:
-    """A process of this machine as ``host~pid~start``, its start time telling it apart
-    from a later process given the same pid (a restarted container's); None when no
-    process has that pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()  # the name in it may be any bytes
-        started = stat.rsplit(b")", 1)[1].split()[19].decode()
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
-            return None
-        try:  # no /proc here: whether the pid is alive must do
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        started = "?"
-    return f"{socket.gethostname()}~{pid}~{started}"
-
-
-def _left_by_dead_process(node: str) -> bool:
-    """A ``DubService.node`` of this machine whose process has ended."""
-    host, _, rest = node.partition("~")
-    pid = rest.partition("~")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    current = _process_tag(int(pid))
-    return current is None or not node.startswith(f"{current}~")
 
 
 def _ignore_stage(stage: str, seconds: float) -> None:
