@@ -14,7 +14,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -604,6 +604,33 @@ class DubService:
 
     async def events_after(self, job_id: str, seq: int) -> list[JobEvent]:
         return await self._db(self.store.events_after, job_id, seq)
+
+    async def follow(self, job_id: str, after: int) -> AsyncGenerator[JobEvent]:
+        """The job's events numbered above ``after``, each once and in order, as they are
+        stored, until its run ends (a "done" that is the newest event of a finished job; a
+        replayed "done" of an earlier run is followed by newer ones) or it is deleted. It
+        wakes on the hub's notifications, and looks anyway every ``event_poll_s``."""
+        cursor, quiet_after_end = after, 0
+        while True:
+            signal = self.hub.signal(job_id)  # before reading: no notification is lost
+            events = await self.events_after(job_id, cursor)
+            for event in events:
+                cursor = event.seq
+                yield event
+            job = await self.find(job_id)
+            if job is None:
+                return
+            if events and events[-1].type == "done" and job.status.finished:
+                return
+            if job.status.finished and not events:
+                # Finished before ``after`` (a reconnect after the end): one short look for
+                # a late "done", then stop.
+                quiet_after_end += 1
+                if quiet_after_end > 1:
+                    return
+                await self.hub.wait([signal], 1.0)
+                continue
+            await self.hub.wait([signal], self.settings.event_poll_s)
 
     async def segments(self, job_id: str) -> list[Segment]:
         await self.get(job_id)
