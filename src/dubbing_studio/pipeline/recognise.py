@@ -73,6 +73,7 @@ async def _recognise(ctx: DubContext, ingested: Ingested, key: str) -> Transcrip
     plan = ctx.plan
     transcriber, language, by_voice = _hearing(ctx, ingested)
     encoder = ctx.studio.speaker_encoder
+    await ctx.use((key, "json"))
     path = ctx.store.path(key, "json")
     if path.exists():
         stored = ctx.store.read_json(key)
@@ -201,10 +202,11 @@ def transcript_from_json(data: dict[str, Any]) -> Transcript:
     )
 
 
-def recognised(ctx: DubContext, ingested: Ingested) -> Transcript | None:
+async def recognised(ctx: DubContext, ingested: Ingested) -> Transcript | None:
     """The transcript recognition made of this input, when it is in the store: what an
     edited transcript lacks (the speech heard, the lines set aside) comes from it."""
     key = transcript_key(ctx, ingested)
+    await ctx.use((key, "json"))
     return transcript_from_json(ctx.store.read_json(key)) if ctx.store.has(key, "json") else None
 
 
@@ -274,6 +276,7 @@ def speech_in_english(ctx: DubContext, ingested: Ingested) -> SpeechInEnglish:
             engine=transcriber.name,
             model=transcriber.model_id,
         )
+        await ctx.use((key, "json"))
         if ctx.store.has(key, "json"):
             stored: str | None = ctx.store.read_json(key)
             return stored

@@ -140,7 +140,7 @@ class DubPipeline:
             transcript = await recognise(ctx, ingested)
         if step == RECOGNISE:
             return None
-        heard = transcript if transcript.speech is not None else recognised(ctx, ingested)
+        heard = transcript if transcript.speech is not None else await recognised(ctx, ingested)
         lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
         source_language = transcript.language
         if not lines:

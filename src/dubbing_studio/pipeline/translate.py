@@ -137,6 +137,7 @@ async def _translate_missing(
         )
         for text in texts
     ]
+    await ctx.use(*((key, "json") for key in keys))
     translated = [ctx.store.read_json(k) if ctx.store.has(k, "json") else None for k in keys]
     missing = [i for i, text in enumerate(translated) if text is None]
     if missing:
@@ -181,6 +182,7 @@ async def _shorten_overlong(
             language=language,
             max_chars=max_chars,
         )
+        await ctx.use((key, "json"))
         if ctx.store.has(key, "json"):
             result[index] = ctx.store.read_json(key)
         else:

@@ -695,8 +695,8 @@ class DubService:
     def _recorder(self, job_id: str) -> UseCallback:
         """Records in the store that ``job_id`` uses an artifact, before it does."""
 
-        def record(path: Path) -> None:
-            self.store.add_artifact_refs(job_id, [path.as_posix()])
+        def record(paths: Sequence[Path]) -> None:
+            self.store.add_artifact_refs(job_id, [path.as_posix() for path in paths])
 
         return record
 
