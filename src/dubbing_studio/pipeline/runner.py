@@ -31,12 +31,16 @@ from dubbing_studio.pipeline.diarize import diarization_enabled
 from dubbing_studio.pipeline.export import export, review_fields, segment_report
 from dubbing_studio.pipeline.ingest import Ingested, ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
-from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
+from dubbing_studio.pipeline.recognise import heard_in_english, recognise, recognised
 from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
 from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, SYNTHESIZE, TRANSLATE
 from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
-from dubbing_studio.pipeline.translate import translate_segments, translation_route
+from dubbing_studio.pipeline.translate import (
+    needs_english,
+    translate_segments,
+    translation_route,
+)
 from dubbing_studio.pipeline.voice_match import cast_speakers
 
 T = TypeVar("T")
@@ -138,18 +142,19 @@ class DubPipeline:
         plan = ctx.plan
         if transcript is None:
             transcript = await recognise(ctx, ingested)
+        lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
+        english = await heard_in_english(
+            ctx, ingested, needs_english(ctx, lines, transcript.language)
+        )
         if step == RECOGNISE:
             return None
         heard = transcript if transcript.speech is not None else await recognised(ctx, ingested)
-        lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
         source_language = transcript.language
         if not lines:
             raise InvalidInput("No speech was found in the input; nothing to dub.")
         target = resolve_language(plan.target_language).code
         spans = windows(lines, ingested.duration, plan.timing)
-        lines = await translate_segments(
-            ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
-        )
+        lines = await translate_segments(ctx, lines, source_language, spans, english)
         if step == TRANSLATE:
             return None
 
