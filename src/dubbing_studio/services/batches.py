@@ -149,10 +149,10 @@ class BatchService:
     async def follow(self, batch_id: str) -> AsyncIterator[BatchView]:
         """The batch now, then again whenever one of its dubs moves, until every dub has
         ended. Woken as the dubs' own followers are (``DubService.follow``)."""
+        hub = self.dubs.hub
         view = await self.get(batch_id)
         last: dict[str, Any] | None = None
         while True:
-            hub = self.dubs.hub
             signals = [hub.signal(job.id) for job in view.jobs if not job.status.finished]
             view = await self.get(batch_id)  # after taking the signals: no news is lost
             snapshot = view.snapshot()
