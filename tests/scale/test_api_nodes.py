@@ -1,6 +1,6 @@
 """Two API nodes (``dubbing-studio serve``, real processes) over one PostgreSQL and Redis:
-an event stored through one node reaches an SSE stream open on the other through
-PostgreSQL NOTIFY, and a stream resumes on either node with Last-Event-ID."""
+an event stored through one node reaches an SSE stream (a dub's or a batch's) open on the
+other through PostgreSQL NOTIFY, and a stream resumes on either node with Last-Event-ID."""
 
 from __future__ import annotations
 
@@ -78,6 +78,36 @@ def test_an_event_stored_on_one_node_reaches_a_stream_on_the_other_through_notif
     for node in (a, b):  # Last-Event-ID resumes on either node from the same numbers
         resumed = httpx.get(url.replace(b.url, node.url), headers={"Last-Event-ID": "1"})
         assert [e for e in sse_events(resumed.text.splitlines()) if e] == seen[1:]
+
+
+def test_a_batch_stream_on_one_node_wakes_on_a_dub_moved_through_the_other(
+    nodes: tuple[Server, Server], samples_dir: Path
+) -> None:
+    a, b = nodes
+    jfk = samples_dir / "jfk.flac"
+    with jfk.open("rb") as handle:
+        created = httpx.post(
+            f"{a.url}/api/v1/batches",
+            files=[("files", (jfk.name, handle))],
+            data={"target_languages": "es"},
+            timeout=60,
+        )
+    assert created.status_code == 202, created.text
+    batch = created.json()
+    (dub,) = batch["dubs"]
+    seen: list[str] = []
+    deadline = time.monotonic() + DELIVERY_BOUND_S
+    url = f"{b.url}/api/v1/batches/{batch['id']}/events"
+    with httpx.stream("GET", url, timeout=DELIVERY_BOUND_S) as body:
+        for event in sse_events(body.iter_lines()):
+            if event is None:
+                assert time.monotonic() < deadline, f"nothing reached node B; saw {seen}"
+                continue
+            seen.append(event[2]["status"])
+            if len(seen) == 1:  # the queued batch; its stream on B now waits
+                cancelled = httpx.post(f"{a.url}/api/v1/dubs/{dub['id']}/cancel", timeout=60)
+                assert cancelled.status_code == 200, cancelled.text
+    assert seen == ["queued", "failed"], "no dub of the batch succeeded"
 
 
 def sse_events(lines: Iterator[str] | list[str]) -> Iterator[tuple[int, str, Any] | None]:

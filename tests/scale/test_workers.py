@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from dubbing_studio.media.files import owner_tag
+from dubbing_studio.media.files import process_tag
 from tests.e2e.conftest import Server
 from tests.e2e.test_server_process import finished, submit, wait_for
 
@@ -66,10 +66,9 @@ def test_a_worker_killed_mid_synthesis_hands_the_dub_to_the_other_with_the_embed
     # A write of the doomed worker in flight when it dies, and one of the survivor's.
     artifacts = cluster.api.data_dir / "artifacts" / "00"
     artifacts.mkdir(parents=True, exist_ok=True)
-    host = owner_tag().partition("~")[0]
     assert doomed.process is not None and survivor.process is not None
-    dead_write = artifacts / f".partial-{host}~{doomed.process.pid}~x.npz"
-    live_write = artifacts / f".partial-{host}~{survivor.process.pid}~x.npz"
+    dead_write = artifacts / f".partial-{process_tag(doomed.process.pid)}~x.npz"
+    live_write = artifacts / f".partial-{process_tag(survivor.process.pid)}~x.npz"
     dead_write.touch()
     live_write.touch()
     doomed.kill()

@@ -26,8 +26,11 @@ def test_only_a_dead_process_of_this_machine_left_its_partial_file(tmp_path: Pat
     dead = tmp_path / f".partial-{host}~{_dead_pid()}~abc.npz"
     elsewhere = tmp_path / f".partial-other-host~{_dead_pid()}~abc.npz"
     untagged = tmp_path / ".partial-abc.npz"
+    # This process's pid, but an earlier process's start time: a restarted container's.
+    reused = tmp_path / f".partial-{host}~{os.getpid()}~0~abc.npz"
     assert not left_by_dead_process(mine), "this process is alive"
     assert left_by_dead_process(dead)
+    assert left_by_dead_process(reused), "its pid is another process's now"
     assert not left_by_dead_process(elsewhere), "another machine's process: unknown here"
     assert not left_by_dead_process(untagged)
 

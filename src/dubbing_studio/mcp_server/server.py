@@ -10,6 +10,7 @@ MCP progress notifications, so a client sees a dub advance as the studio's page 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import mimetypes
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,7 +39,6 @@ from dubbing_studio.services.quotas import RateLimiter
 from dubbing_studio.services.studio import SpeechRequest, Studio
 
 OUTPUT_URI = "dub://{dub_id}/outputs/{name}"
-EVENT_WAIT_S = 15.0
 MAX_TEXT_CHARS = 50_000
 MAX_LINE_CHARS = 5000
 # Text outputs are read as text (the rest as bytes); the types ``mimetypes`` lacks or names
@@ -338,24 +338,16 @@ class StudioTools:
         """Wait for the run after event ``after`` to end, passing its progress on (only
         forward: MCP progress must increase)."""
         service = self.dubs()
-        cursor, reported, quiet = after, -1.0, 0
-        while True:
-            signal = service.hub.signal(dub_id)
-            events = await service.events_after(dub_id, cursor)
-            for event in events:
-                cursor = event.seq
+        reported = -1.0
+        async with contextlib.aclosing(service.follow(dub_id, after)) as events:
+            async for event in events:
                 if event.type == "done":
-                    return await service.get(dub_id)
+                    break
                 fraction = event.data.get("progress")
                 if event.type == "progress" and fraction is not None and fraction > reported:
                     reported = fraction
                     await ctx.report_progress(fraction, 1.0, _progress_message(event.data))
-            job = await service.get(dub_id)
-            if job.status.finished and not events:
-                quiet += 1  # its "done" should be on the way; do not wait for ever
-                if quiet > 1:
-                    return job
-            await service.hub.wait(signal, 1.0 if job.status.finished else EVENT_WAIT_S)
+        return await service.get(dub_id)
 
     def _summary(self, job: DubJob) -> dict[str, Any]:
         service = self.dubs()

@@ -23,7 +23,13 @@ from dubbing_studio.media.encode import (
     extension,
     write_audio,
 )
-from dubbing_studio.media.files import left_by_dead_process, make_temp_file, owner_tag, temp_path
+from dubbing_studio.media.files import (
+    left_by_dead_process,
+    make_temp_file,
+    owner_tag,
+    process_gone,
+    temp_path,
+)
 from dubbing_studio.media.mux import mux_dub
 from dubbing_studio.media.pitch import pitch_shift, shift_voice, track_f0
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
@@ -67,6 +73,7 @@ __all__ = [
     "pitch_shift",
     "probe",
     "probe_untrusted",
+    "process_gone",
     "resample",
     "shift_voice",
     "sniff",

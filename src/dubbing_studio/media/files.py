@@ -25,25 +25,46 @@ def make_temp_file(dir: str | os.PathLike[str], prefix: str, suffix: str = "") -
 
 
 def owner_tag() -> str:
-    """This process in a temp file's name (``host~pid~``): on storage that processes of
+    """This process in a temp file's name (``host~pid~start~``): on storage that processes of
     several machines share, a clean-up then removes only what dead processes of its own
     machine left, never another process's write in flight."""
-    return f"{socket.gethostname()}~{os.getpid()}~"
+    return f"{process_tag(os.getpid())}~"
+
+
+def process_tag(pid: int) -> str | None:
+    """A process of this machine as ``host~pid~start``, its start time telling it apart
+    from a later process given the same pid (a restarted container's); None when no
+    process has that pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()  # the name in it may be any bytes
+        started = stat.rsplit(b")", 1)[1].split()[19].decode()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        try:  # no /proc here: whether the pid is alive must do
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+        started = "?"
+    return f"{socket.gethostname()}~{pid}~{started}"
+
+
+def process_gone(tag: str) -> bool:
+    """Whether the process named at the start of ``tag`` (``host~pid~start~…``, as
+    ``owner_tag`` writes it) has ended on this machine; another machine's are unknown here."""
+    host, _, rest = tag.partition("~")
+    pid = rest.partition("~")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    current = process_tag(int(pid))
+    return current is None or not tag.startswith(f"{current}~")
 
 
 def left_by_dead_process(path: Path) -> bool:
     """A temp file named by ``owner_tag`` whose process, on this machine, is gone."""
-    host, _, rest = path.name.partition("-")[2].partition("~")
-    pid = rest.partition("~")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+    return process_gone(path.name.partition("-")[2])
 
 
 def current_umask() -> int:

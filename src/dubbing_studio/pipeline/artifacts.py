@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ def artifact_key(stage: str, **inputs: Any) -> str:
     return f"{stage}-{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
 
 
-UseCallback = Callable[[Path], None]
-"""Told an artifact's path, relative to the store's root, before the artifact is used."""
+UseCallback = Callable[[Sequence[Path]], None]
+"""Told artifacts' paths, relative to the store's root, before the artifacts are used."""
 
 
 class ArtifactStore:
@@ -42,7 +42,9 @@ class ArtifactStore:
 
     A ``tracking`` view tells its caller of every artifact a run touches, before it is read
     or written, so deleting a project can remove what only it used and keep what other
-    projects (and runs in progress elsewhere) use.
+    projects (and runs in progress elsewhere) use. Telling is a database write: code on an
+    event loop tells ahead, off the loop (``DubContext.use``), and ``path`` then has nothing
+    left to tell.
     """
 
     def __init__(self, root: Path, on_use: UseCallback | None = None) -> None:
@@ -55,12 +57,23 @@ class ArtifactStore:
         return ArtifactStore(self.root, on_use)
 
     def path(self, key: str, ext: str) -> Path:
-        digest = key.rsplit("-", 1)[-1]
-        relative = Path(digest[:2]) / f"{key}.{ext}"
-        if self._on_use is not None and relative not in self._told:
-            self._on_use(relative)  # first: a failure here means the artifact is not used
-            self._told.add(relative)
+        relative = _relative(key, ext)
+        if relative not in self._told:
+            self.tell([relative])
         return self.root / relative
+
+    def untold(self, artifacts: Iterable[tuple[str, str]]) -> list[Path]:
+        """Of these ``(key, ext)`` artifacts, the paths this view has yet to tell of."""
+        if self._on_use is None:
+            return []
+        paths = dict.fromkeys(_relative(key, ext) for key, ext in artifacts)
+        return [path for path in paths if path not in self._told]
+
+    def tell(self, paths: Sequence[Path]) -> None:
+        """Tells ``on_use`` of these paths (relative to the root) in one call."""
+        if self._on_use is not None and paths:
+            self._on_use(paths)  # first: a failure here means the artifacts are not used
+            self._told.update(paths)
 
     def target(self, key: str, ext: str) -> Path:
         """``path`` with its folder created, for writers that are atomic themselves."""
@@ -131,3 +144,8 @@ class ArtifactStore:
                         partial.unlink(missing_ok=True)
                         removed += 1
         return removed
+
+
+def _relative(key: str, ext: str) -> Path:
+    digest = key.rsplit("-", 1)[-1]
+    return Path(digest[:2]) / f"{key}.{ext}"

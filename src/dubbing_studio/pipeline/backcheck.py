@@ -46,6 +46,7 @@ async def hear_back(
         clips=[line.segment.audio_key for line in lines],
     )
     texts: list[str] | None
+    await ctx.use((key, "json"))
     if ctx.store.has(key, "json"):
         texts = ctx.store.read_json(key)
     else:

@@ -114,6 +114,13 @@ class DubContext:
         """CPU or file work that is not an engine: off the event loop, at low priority."""
         return await self.studio.gate.compute(fn, *args, **kwargs)
 
+    async def use(self, *artifacts: tuple[str, str]) -> None:
+        """Tells the store's tracking that this run uses these ``(key, ext)`` artifacts,
+        before any of them is touched: in one call, on a thread, as it writes to the job
+        store (which would stall every request of the event loop)."""
+        if untold := self.store.untold(artifacts):
+            await asyncio.to_thread(self.store.tell, untold)
+
     def report(
         self,
         stage: str,

@@ -35,19 +35,20 @@ async def ingest(ctx: DubContext, source: Path) -> Ingested:
         media.probe_untrusted, source, max_duration_s=ctx.studio.settings.max_duration_s
     )
     digest = await ctx.compute(digest_file, source)
-    recognition = await ctx.compute(_recognition_audio, ctx, source, digest, info)
+    key = artifact_key("recognition-audio", input=digest, rate=RECOGNITION_RATE)
+    await ctx.use((key, "wav"), *((_channel_key(key, i), "wav") for i in range(2)))
+    recognition = await ctx.compute(_recognition_audio, ctx, source, key, info)
     ctx.report("ingest", 1, 1, f"{info.duration:.1f} s, {len(recognition)} channel(s)")
     return Ingested(source=source, digest=digest, info=info, recognition=recognition)
 
 
 def _recognition_audio(
-    ctx: DubContext, source: Path, digest: str, info: media.MediaInfo
+    ctx: DubContext, source: Path, key: str, info: media.MediaInfo
 ) -> tuple[Path, ...]:
     """Decoded in a child process (the input is an upload). Only a stereo source can hold
     panned speakers: surround is mixed to mono, not split."""
-    key = artifact_key("recognition-audio", input=digest, rate=RECOGNITION_RATE)
     mono = ctx.store.target(key, "wav")
-    channels = [ctx.store.target(f"{key}-ch{i}", "wav") for i in range(2)]
+    channels = [ctx.store.target(_channel_key(key, i), "wav") for i in range(2)]
     if all(p.exists() for p in channels):
         return tuple(channels)
     if mono.exists():
@@ -66,6 +67,10 @@ def _recognition_audio(
         return tuple(channels)
     media.write_audio(mono, samples.mean(axis=0) if stereo else samples, rate, "wav")
     return (mono,)
+
+
+def _channel_key(key: str, channel: int) -> str:
+    return f"{key}-ch{channel}"
 
 
 def panned_speakers(stereo: np.ndarray) -> bool:

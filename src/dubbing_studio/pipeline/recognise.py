@@ -7,6 +7,7 @@ when the speaker encoder is installed (``diarize``); otherwise everything is one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.diarize import diarization_enabled, diarize_file
 from dubbing_studio.pipeline.ingest import Ingested
 from dubbing_studio.pipeline.timing import resegment
-from dubbing_studio.pipeline.translate import SpeechInEnglish
 
 
 async def recognise(ctx: DubContext, ingested: Ingested) -> Transcript:
@@ -73,6 +73,7 @@ async def _recognise(ctx: DubContext, ingested: Ingested, key: str) -> Transcrip
     plan = ctx.plan
     transcriber, language, by_voice = _hearing(ctx, ingested)
     encoder = ctx.studio.speaker_encoder
+    await ctx.use((key, "json"))
     path = ctx.store.path(key, "json")
     if path.exists():
         stored = ctx.store.read_json(key)
@@ -201,10 +202,11 @@ def transcript_from_json(data: dict[str, Any]) -> Transcript:
     )
 
 
-def recognised(ctx: DubContext, ingested: Ingested) -> Transcript | None:
+async def recognised(ctx: DubContext, ingested: Ingested) -> Transcript | None:
     """The transcript recognition made of this input, when it is in the store: what an
     edited transcript lacks (the speech heard, the lines set aside) comes from it."""
     key = transcript_key(ctx, ingested)
+    await ctx.use((key, "json"))
     return transcript_from_json(ctx.store.read_json(key)) if ctx.store.has(key, "json") else None
 
 
@@ -256,27 +258,38 @@ def _shifted(line: TimedText, offset: float) -> TimedText:
     )
 
 
-def speech_in_english(ctx: DubContext, ingested: Ingested) -> SpeechInEnglish:
-    """Whisper's speech translation of one line into English: the pivot for a line whose
-    language the translator has no pair for. Each line's result is stored."""
+async def heard_in_english(
+    ctx: DubContext, ingested: Ingested, segments: Sequence[Segment]
+) -> dict[str, str | None]:
+    """Whisper's speech translation of each of ``segments`` into English, by line id (None
+    where it cannot): the pivot for lines whose language the translator has no pair for.
+    It is part of hearing the input, done where the recogniser runs, so a machine that only
+    translates never loads one. Each line's result is stored."""
+    if not segments:
+        return {}
     transcriber = ctx.studio.registry.transcriber(ctx.plan.transcriber)
-    decoded: dict[int, FloatAudio] = {}
-
-    async def english(segment: Segment) -> str | None:
-        channel = _channel(segment.speaker, len(ingested.recognition))
-        key = artifact_key(
+    keys = {
+        segment.id: artifact_key(
             "speech-in-english",
             input=ingested.digest,
-            channel=channel,
+            channel=_channel(segment.speaker, len(ingested.recognition)),
             start=segment.start,
             end=segment.end,
             language=segment.language,
             engine=transcriber.name,
             model=transcriber.model_id,
         )
+        for segment in segments
+    }
+    await ctx.use(*((key, "json") for key in keys.values()))
+    decoded: dict[int, FloatAudio] = {}
+    english: dict[str, str | None] = {}
+    for segment in segments:
+        key = keys[segment.id]
         if ctx.store.has(key, "json"):
-            stored: str | None = ctx.store.read_json(key)
-            return stored
+            english[segment.id] = ctx.store.read_json(key)
+            continue
+        channel = _channel(segment.speaker, len(ingested.recognition))
         if channel not in decoded:
             decoded[channel], _ = await ctx.compute(
                 media.decode_audio,
@@ -300,8 +313,7 @@ def speech_in_english(ctx: DubContext, ingested: Ingested) -> SpeechInEnglish:
             except (UnsupportedLanguage, InvalidInput):
                 text = None
         ctx.store.write_json(key, text)
-        return text
-
+        english[segment.id] = text
     return english
 
 

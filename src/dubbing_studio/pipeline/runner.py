@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dubbing_studio import media
-from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
+from dubbing_studio.domain.dub import DubPlan, DubReport, MixPolicy, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import FloatAudio
@@ -31,18 +31,23 @@ from dubbing_studio.pipeline.diarize import diarization_enabled
 from dubbing_studio.pipeline.export import export, review_fields, segment_report
 from dubbing_studio.pipeline.ingest import Ingested, ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
-from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
+from dubbing_studio.pipeline.recognise import heard_in_english, recognise, recognised
 from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
 from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, SYNTHESIZE, TRANSLATE
 from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
-from dubbing_studio.pipeline.translate import translate_segments, translation_route
+from dubbing_studio.pipeline.translate import (
+    needs_english,
+    translate_segments,
+    translation_route,
+)
 from dubbing_studio.pipeline.voice_match import cast_speakers
 
 T = TypeVar("T")
 
-Original = tuple[FloatAudio, int, FloatAudio | None]
-"""The original at the mix rate, the rate, and the original without its speech (or None)."""
+Original = tuple[FloatAudio, int, FloatAudio | None, MixPolicy]
+"""The original at the mix rate, the rate, the original without its speech (or None), and
+the mix policy with its background decided."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,18 +142,19 @@ class DubPipeline:
         plan = ctx.plan
         if transcript is None:
             transcript = await recognise(ctx, ingested)
+        lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
+        english = await heard_in_english(
+            ctx, ingested, needs_english(ctx, lines, transcript.language)
+        )
         if step == RECOGNISE:
             return None
-        heard = transcript if transcript.speech is not None else recognised(ctx, ingested)
-        lines = sorted(transcript.segments, key=lambda s: (s.start, s.speaker))
+        heard = transcript if transcript.speech is not None else await recognised(ctx, ingested)
         source_language = transcript.language
         if not lines:
             raise InvalidInput("No speech was found in the input; nothing to dub.")
         target = resolve_language(plan.target_language).code
         spans = windows(lines, ingested.duration, plan.timing)
-        lines = await translate_segments(
-            ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
-        )
+        lines = await translate_segments(ctx, lines, source_language, spans, english)
         if step == TRANSLATE:
             return None
 
@@ -192,8 +198,7 @@ class DubPipeline:
         assert prepared is not None  # started for every run through to the mix
         if not prepared.done():
             ctx.report("mix", 0, 1, "Separating the original speech from its background")
-        original, rate, separated = await prepared
-        policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
+        original, rate, separated, policy = await prepared
         mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
         ctx.report("mix", 1, 1, "Mixed")
 
@@ -253,9 +258,13 @@ class DubPipeline:
             max_duration_s=self.studio.settings.max_duration_s,
             work_dir=self.studio.settings.temp_dir,
         )
-        if background_mode(ctx.plan.mix, self.studio.registry) != "separate":
-            return original, rate, None
-        return original, rate, await separated_background(ctx, ingested.digest, original, rate)
+        policy = replace(
+            ctx.plan.mix, background=background_mode(ctx.plan.mix, self.studio.registry)
+        )
+        if policy.background != "separate":
+            return original, rate, None, policy
+        separated = await separated_background(ctx, ingested.digest, original, rate)
+        return original, rate, separated, policy
 
 
 @contextlib.asynccontextmanager

@@ -67,6 +67,7 @@ async def speak_line(
         outcome=plan.outcome.value,
         **({"shift": round(shift, 2)} if shift else {}),  # unshifted keys stay as they were
     )
+    await ctx.use((fitted_key, "npz"))
     cached = ctx.store.load_audio(fitted_key)
     if cached is not None:
         samples, rate = cached
@@ -132,6 +133,7 @@ async def _synthesized(ctx: DubContext, speak: _Speaking, rate: float) -> tuple[
         **({"character": character} if character else {}),
         **({"reference": hashlib.sha256(reference).hexdigest()} if reference else {}),
     )
+    await ctx.use((key, "npz"))
     cached = ctx.store.load_audio(key)
     if cached is not None:
         return key, Speech(*cached)

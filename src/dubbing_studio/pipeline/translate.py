@@ -6,7 +6,7 @@ length would not fit its window even at the speed cap is rewritten shorter befor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
 from dubbing_studio.domain.dub import Segment
@@ -51,9 +51,20 @@ def translation_route(translator: Translator, source: str, target: str) -> tuple
     return None
 
 
-SpeechInEnglish = Callable[[Segment], Awaitable[str | None]]
-"""What a line says, translated from its speech into English (Whisper's translate task);
-None when that cannot be done."""
+def needs_english(ctx: DubContext, segments: Sequence[Segment], source: str) -> list[Segment]:
+    """The lines to translate from their speech heard in English (Whisper's translate
+    task): those whose translation no person wrote, in a language the translator has no
+    route from (``source`` for lines without one), when English has a route."""
+    target = resolve_language(ctx.plan.target_language).code
+    translator = ctx.studio.registry.translator(ctx.plan.translator)
+    if translation_route(translator, "en", target) is None:
+        return []
+    return [
+        segment
+        for segment in segments
+        if not segment.target_edited
+        and translation_route(translator, segment.language or source, target) is None
+    ]
 
 
 async def translate_segments(
@@ -61,12 +72,13 @@ async def translate_segments(
     segments: Sequence[Segment],
     source: str,
     windows: Sequence[Window],
-    speech_in_english: SpeechInEnglish | None = None,
+    english: Mapping[str, str | None] | None = None,
 ) -> list[Segment]:
     """Each line from its own language (``source`` for lines without one); lines already in
     the target language keep their words and are only re-voiced. A line in a language the
-    translator cannot handle goes through English heard from its speech when
-    ``speech_in_english`` can give it; otherwise it is translated as ``source`` and flagged."""
+    translator cannot handle goes through its speech heard in English, when ``english``
+    (line id: text, see ``needs_english``) has it; otherwise it is translated as ``source``
+    and flagged."""
     target = resolve_language(ctx.plan.target_language).code
     translator = ctx.studio.registry.translator(ctx.plan.translator)
     texts = [s.source_text for s in segments]
@@ -74,18 +86,16 @@ async def translate_segments(
     translated = [s.target_text if s.target_edited else s.source_text for s in segments]
     flagged = [s.flags for s in segments]
     via: list[str | None] = [None] * len(segments)
-    english_reaches_target = translation_route(translator, "en", target) is not None
     by_language: dict[str, list[int]] = {}
     for index, segment in enumerate(segments):
         if segment.target_edited:
             continue  # a person (or an imported translation) wrote it: never sent to the engine
         language = segment.language or source
         route = translation_route(translator, language, target)
-        if route is None and speech_in_english and english_reaches_target:
-            english = await speech_in_english(segment)
-            if english:
-                texts[index], language, via[index] = english, "en", "en"
-                route = translation_route(translator, "en", target)
+        heard = english.get(segment.id) if route is None and english else None
+        if heard:
+            texts[index], language, via[index] = heard, "en", "en"
+            route = translation_route(translator, "en", target)
         if route is None:
             language = source
             flagged[index] = tuple(dict.fromkeys((*segment.flags, UNTRANSLATABLE)))
@@ -137,6 +147,7 @@ async def _translate_missing(
         )
         for text in texts
     ]
+    await ctx.use(*((key, "json") for key in keys))
     translated = [ctx.store.read_json(k) if ctx.store.has(k, "json") else None for k in keys]
     missing = [i for i, text in enumerate(translated) if text is None]
     if missing:
@@ -181,6 +192,7 @@ async def _shorten_overlong(
             language=language,
             max_chars=max_chars,
         )
+        await ctx.use((key, "json"))
         if ctx.store.has(key, "json"):
             result[index] = ctx.store.read_json(key)
         else:

@@ -9,12 +9,11 @@ compute it while the others wait).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,20 +146,22 @@ class BatchService:
         jobs = await self._db(self.dubs.store.batch_jobs, batch_id)
         return BatchView(batch, tuple(jobs))
 
-    def signals(self, view: BatchView) -> list[asyncio.Event]:
-        """Take these before reading the batch again, then ``wait`` on them: no news is lost."""
-        return [self.dubs.hub.signal(job.id) for job in view.jobs if not job.status.finished]
-
-    async def wait(self, signals: list[asyncio.Event], seconds: float) -> None:
-        """Until any of the dubs has news, or ``seconds`` pass."""
-        if not signals:
-            return
-        waiters = [asyncio.ensure_future(self.dubs.hub.wait(s, seconds)) for s in signals]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+    async def follow(self, batch_id: str) -> AsyncIterator[BatchView]:
+        """The batch now, then again whenever one of its dubs moves, until every dub has
+        ended. Woken as the dubs' own followers are (``DubService.follow``)."""
+        hub = self.dubs.hub
+        view = await self.get(batch_id)
+        last: dict[str, Any] | None = None
+        while True:
+            signals = [hub.signal(job.id) for job in view.jobs if not job.status.finished]
+            view = await self.get(batch_id)  # after taking the signals: no news is lost
+            snapshot = view.snapshot()
+            if snapshot != last:
+                yield view
+                last = snapshot
+            if view.finished:
+                return
+            await hub.wait(signals, self.dubs.settings.event_poll_s)
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: fn(*args))

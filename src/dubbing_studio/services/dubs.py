@@ -11,12 +11,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
-import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,7 +115,7 @@ class DubService:
         self.quotas = QuotaPolicy(settings.limits, settings.quotas)
         self.projects = settings.data_dir / "projects"
         # Names this service in the resume claims it takes on jobs (see ``resume``).
-        self.node = f"{_process_tag(os.getpid())}~{uuid.uuid4().hex[:8]}"
+        self.node = f"{media.owner_tag()}{uuid.uuid4().hex[:8]}"
         self._legacy_imported = False  # see ``_import_legacy_records``, done on first delete
         # Told each finished stage's name and seconds (the app's metrics).
         self.on_stage_done: Callable[[str, float], None] = _ignore_stage
@@ -140,7 +138,7 @@ class DubService:
         of this machine is taken over at once."""
         await anyio.to_thread.run_sync(self.remove_partial_files)
         jobs = await self._db(
-            self.store.claim_unfinished, self.node, self.settings.lease_s, _left_by_dead_process
+            self.store.claim_unfinished, self.node, self.settings.lease_s, media.process_gone
         )
         resumed = []
         for job in sorted(jobs, key=lambda j: j.attempts == 0):  # suspects first
@@ -607,6 +605,33 @@ class DubService:
     async def events_after(self, job_id: str, seq: int) -> list[JobEvent]:
         return await self._db(self.store.events_after, job_id, seq)
 
+    async def follow(self, job_id: str, after: int) -> AsyncGenerator[JobEvent]:
+        """The job's events numbered above ``after``, each once and in order, as they are
+        stored, until its run ends (a "done" that is the newest event of a finished job; a
+        replayed "done" of an earlier run is followed by newer ones) or it is deleted. It
+        wakes on the hub's notifications, and looks anyway every ``event_poll_s``."""
+        cursor, quiet_after_end = after, 0
+        while True:
+            signal = self.hub.signal(job_id)  # before reading: no notification is lost
+            events = await self.events_after(job_id, cursor)
+            for event in events:
+                cursor = event.seq
+                yield event
+            job = await self.find(job_id)
+            if job is None:
+                return
+            if events and events[-1].type == "done" and job.status.finished:
+                return
+            if job.status.finished and not events:
+                # Finished before ``after`` (a reconnect after the end): one short look for
+                # a late "done", then stop.
+                quiet_after_end += 1
+                if quiet_after_end > 1:
+                    return
+                await self.hub.wait([signal], 1.0)
+                continue
+            await self.hub.wait([signal], self.settings.event_poll_s)
+
     async def segments(self, job_id: str) -> list[Segment]:
         await self.get(job_id)
         return await self._db(self.store.get_segments, job_id)
@@ -670,8 +695,8 @@ class DubService:
     def _recorder(self, job_id: str) -> UseCallback:
         """Records in the store that ``job_id`` uses an artifact, before it does."""
 
-        def record(path: Path) -> None:
-            self.store.add_artifact_refs(job_id, [path.as_posix()])
+        def record(paths: Sequence[Path]) -> None:
+            self.store.add_artifact_refs(job_id, [path.as_posix() for path in paths])
 
         return record
 
@@ -697,36 +722,6 @@ class StageClock:
         if self._stage is not None:
             self._on_stage_done(self._stage, time.monotonic() - self._since)
             self._stage = None
-
-
-def _process_tag(pid: int) -> str | None:
-    """A process of this machine as ``host~pid~start``, its start time telling it apart
-    from a later process given the same pid (a restarted container's); None when no
-    process has that pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()  # the name in it may be any bytes
-        started = stat.rsplit(b")", 1)[1].split()[19].decode()
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
-            return None
-        try:  # no /proc here: whether the pid is alive must do
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        started = "?"
-    return f"{socket.gethostname()}~{pid}~{started}"
-
-
-def _left_by_dead_process(node: str) -> bool:
-    """A ``DubService.node`` of this machine whose process has ended."""
-    host, _, rest = node.partition("~")
-    pid = rest.partition("~")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    current = _process_tag(int(pid))
-    return current is None or not node.startswith(f"{current}~")
 
 
 def _ignore_stage(stage: str, seconds: float) -> None:

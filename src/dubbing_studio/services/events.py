@@ -1,13 +1,15 @@
 """Wakes followers of a job's events (SSE streams) when new events are stored.
 
 The events themselves live in the store, numbered, so a reconnecting client resumes from
-``Last-Event-ID``; this hub only says "look again", in this process.
+``Last-Event-ID``; this hub only says "look again", in this process (the PostgreSQL relay,
+``scale.events``, passes on what other processes store). A follower looks in the store
+anyway every ``event_poll_s``: what a lost notification costs at most.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Sequence
 
 
 class EventHub:
@@ -24,10 +26,17 @@ class EventHub:
             signal.set()
 
     @staticmethod
-    async def wait(signal: asyncio.Event, seconds: float) -> bool:
-        """True when notified, False when ``seconds`` passed first."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await signal.wait()
-                return True
-        return False
+    async def wait(signals: Sequence[asyncio.Event], seconds: float) -> bool:
+        """True when any of ``signals`` is set, False when ``seconds`` passed first."""
+        if not signals:
+            await asyncio.sleep(seconds)
+            return False
+        waiters = [asyncio.ensure_future(signal.wait()) for signal in signals]
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return bool(done)

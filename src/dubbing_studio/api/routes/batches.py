@@ -189,23 +189,13 @@ async def batch_events(batch_id: str, service: BatchesDep) -> EventSourceRespons
     """Server-Sent Events: ``batch`` whenever a dub of the batch moves (the whole batch:
     status, progress, counts and each dub's state), then ``done`` once every dub has ended.
     Each event is complete, so a client that reconnects just reads the next one."""
-    first = await service.get(batch_id)
+    await service.get(batch_id)  # a 404 before the stream starts
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
-        last: dict[str, Any] | None = None
         seq = 0
-        signals = service.signals(first)
-        while True:
-            view = await service.get(batch_id)
-            snapshot = view.snapshot()
-            if snapshot != last:
-                seq += 1
-                kind = "done" if view.finished else "batch"
-                yield {"id": str(seq), "event": kind, "data": json.dumps(snapshot)}
-                last = snapshot
-            if view.finished:
-                return
-            await service.wait(signals, EVENT_WAIT_S)
-            signals = service.signals(view)
+        async for view in service.follow(batch_id):
+            seq += 1
+            kind = "done" if view.finished else "batch"
+            yield {"id": str(seq), "event": kind, "data": json.dumps(view.snapshot())}
 
     return EventSourceResponse(stream(), ping=EVENT_WAIT_S)

@@ -497,29 +497,8 @@ async def dub_events(
     await service.get(dub_id)
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
-        cursor, quiet_after_end = after, 0
-        while True:
-            signal = service.hub.signal(dub_id)
-            events = await service.events_after(dub_id, cursor)
-            for event in events:
-                cursor = event.seq
-                yield {"id": str(event.seq), "event": event.type, "data": json.dumps(event.data)}
-            job = await service.find(dub_id)
-            if job is None:
-                return
-            # The end is a "done" that is the newest event of a finished job; a replayed
-            # "done" of an earlier run (before a render) is followed by newer events.
-            if events and events[-1].type == "done" and job.status.finished:
-                return
-            if job.status.finished and not events:
-                # Finished before this client's cursor (a reconnect after the end): one
-                # short look for a late "done", then close.
-                quiet_after_end += 1
-                if quiet_after_end > 1:
-                    return
-                await service.hub.wait(signal, 1.0)
-                continue
-            await service.hub.wait(signal, service.settings.event_poll_s)
+        async for event in service.follow(dub_id, after):
+            yield {"id": str(event.seq), "event": event.type, "data": json.dumps(event.data)}
 
     return EventSourceResponse(stream(), ping=EVENT_WAIT_S)
 
