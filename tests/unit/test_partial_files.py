@@ -33,6 +33,8 @@ def test_only_a_dead_process_of_this_machine_left_its_partial_file(tmp_path: Pat
     assert left_by_dead_process(reused), "its pid is another process's now"
     assert not left_by_dead_process(elsewhere), "another machine's process: unknown here"
     assert not left_by_dead_process(untagged)
+    # Named by an earlier version (``host~pid~`` with no start time) of a live process.
+    assert not left_by_dead_process(tmp_path / f".partial-{host}~{os.getpid()}~x1y2z3.npz")
 
 
 def test_the_artifact_store_cleans_only_dead_processes_files_when_shared(tmp_path: Path) -> None:

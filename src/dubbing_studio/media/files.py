@@ -59,6 +59,8 @@ def process_gone(tag: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False
     current = process_tag(int(pid))
+    if tag.count("~") < 3:  # ``host~pid~…`` from a version that did not note the start
+        return current is None
     return current is None or not tag.startswith(f"{current}~")
 
 
