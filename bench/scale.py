@@ -439,6 +439,45 @@ def _poll_health(url: str, latencies: list[float], stop: threading.Event) -> Non
             stop.wait(0.1)
 
 
+# A fixed single-threaded compute load (float32 matrix products, as in inference): the CPU
+# seconds it takes, printed by the child.
+PROBE = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((384, 384), dtype=np.float32)
+started = time.process_time()
+for _ in range({rounds}):
+    a = np.tanh(a @ a.T * 0.01)
+print(time.process_time() - started)
+"""
+
+
+def core_probe(rounds: int) -> dict[str, float]:
+    """CPU seconds of one fixed load run alone on core 0, and of the same load on cores 0 and
+    1 at once (mean of the two): above 1, cores slow each other down (shared caches, memory,
+    a host's SMT siblings), whatever the code running on them."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+    def run(cores: list[int]) -> list[float]:
+        code = PROBE.format(rounds=rounds)
+        children = [
+            subprocess.Popen(
+                ["taskset", "-c", str(core), sys.executable, "-c", code],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for core in cores
+        ]
+        return [float(child.communicate()[0]) for child in children]
+
+    alone, together = [], []
+    for _ in range(3):  # interleaved
+        alone += run([0])
+        together += run([0, 1])
+    one, both = statistics.median(alone), statistics.median(together)
+    return {"alone_cpu_s": one, "together_cpu_s": both, "ratio": both / one}
+
+
 KINDS = ("worker", "api", "api B", "postgres", "redis", "bench", "other")
 
 
@@ -446,6 +485,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 dubs per configuration")
     parser.add_argument("--dubs", type=int, default=None, help="dubs per configuration")
+    parser.add_argument("--probe-only", action="store_true", help="only the core probe (no dubs)")
     parser.add_argument(
         "--pinning",
         choices=("workers", "node", "both"),
@@ -463,6 +503,16 @@ def main() -> None:
         "revision": revision(),
         "input": {"duration_s": media.probe(SAMPLE).duration, "dubs": dubs},
     }
+    probe = core_probe(rounds=400 if args.quick else 2000)
+    figures["core_probe"] = probe
+    print(
+        f"core probe: a fixed load costs {probe['alone_cpu_s']:.2f} CPU s alone on core 0, "
+        f"{probe['together_cpu_s']:.2f} with cores 0 and 1 both loaded ({probe['ratio']:.2f}x)"
+    )
+    if args.probe_only:
+        finish(figures)
+        emit_json(figures)
+        return
     shutil.rmtree(LOGS, ignore_errors=True)
     LOGS.mkdir()
     runs: list[dict[str, Any]] = []
