@@ -124,12 +124,12 @@ def _tree_cpu_s(pid: int) -> float:
 
 
 def _threads_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread of a process, keyed 'tid name'."""
+    """CPU seconds per thread of a process, keyed 'tid name' ('main' for the first thread)."""
     threads = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             fields = _stat(f"{task}/stat")
-            name = (task / "comm").read_text().strip()
+            name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
         except OSError:
             continue
         threads[f"{task.name} {name}"] = (int(fields[11]) + int(fields[12])) / TICKS
@@ -439,26 +439,27 @@ def _poll_health(url: str, latencies: list[float], stop: threading.Event) -> Non
             stop.wait(0.1)
 
 
-# A fixed single-threaded compute load (float32 matrix products, as in inference): the CPU
-# seconds it takes, printed by the child.
+# Fixed single-threaded loads, each printing the CPU seconds it took: float32 matrix products
+# that fit a core's own cache, and the same over matrices that only fit memory (as model
+# weights streamed through inference do).
 PROBE = """
 import time, numpy as np
-a = np.random.default_rng(0).standard_normal((384, 384), dtype=np.float32)
+a = np.random.default_rng(0).standard_normal(({size}, {size}), dtype=np.float32)
 started = time.process_time()
 for _ in range({rounds}):
     a = np.tanh(a @ a.T * 0.01)
 print(time.process_time() - started)
 """
+PROBE_LOADS = {"in_cache": (384, 400), "in_memory": (3072, 3)}  # size, rounds (quick)
 
 
-def core_probe(rounds: int) -> dict[str, float]:
-    """CPU seconds of one fixed load run alone on core 0, and of the same load on cores 0 and
-    1 at once (mean of the two): above 1, cores slow each other down (shared caches, memory,
-    a host's SMT siblings), whatever the code running on them."""
+def core_probe(scale: int) -> dict[str, dict[str, float]]:
+    """CPU seconds of each fixed load run alone on core 0, and of the same load on cores 0 and
+    1 at once (median): above 1x, the cores slow each other down (shared cache, memory, a
+    host's SMT siblings), whatever the code running on them."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
-    def run(cores: list[int]) -> list[float]:
-        code = PROBE.format(rounds=rounds)
+    def run(code: str, cores: list[int]) -> list[float]:
         children = [
             subprocess.Popen(
                 ["taskset", "-c", str(core), sys.executable, "-c", code],
@@ -470,12 +471,16 @@ def core_probe(rounds: int) -> dict[str, float]:
         ]
         return [float(child.communicate()[0]) for child in children]
 
-    alone, together = [], []
-    for _ in range(3):  # interleaved
-        alone += run([0])
-        together += run([0, 1])
-    one, both = statistics.median(alone), statistics.median(together)
-    return {"alone_cpu_s": one, "together_cpu_s": both, "ratio": both / one}
+    figures = {}
+    for load, (size, rounds) in PROBE_LOADS.items():
+        code = PROBE.format(size=size, rounds=rounds * scale)
+        alone, together = [], []
+        for _ in range(3):  # interleaved
+            alone += run(code, [0])
+            together += run(code, [0, 1])
+        one, both = statistics.median(alone), statistics.median(together)
+        figures[load] = {"alone_cpu_s": one, "together_cpu_s": both, "ratio": both / one}
+    return figures
 
 
 KINDS = ("worker", "api", "api B", "postgres", "redis", "bench", "other")
@@ -503,12 +508,13 @@ def main() -> None:
         "revision": revision(),
         "input": {"duration_s": media.probe(SAMPLE).duration, "dubs": dubs},
     }
-    probe = core_probe(rounds=400 if args.quick else 2000)
-    figures["core_probe"] = probe
-    print(
-        f"core probe: a fixed load costs {probe['alone_cpu_s']:.2f} CPU s alone on core 0, "
-        f"{probe['together_cpu_s']:.2f} with cores 0 and 1 both loaded ({probe['ratio']:.2f}x)"
-    )
+    figures["core_probe"] = core_probe(scale=1 if args.quick else 5)
+    for load, probe in figures["core_probe"].items():
+        print(
+            f"core probe, {load}: a fixed load costs {probe['alone_cpu_s']:.2f} CPU s alone on "
+            f"core 0, {probe['together_cpu_s']:.2f} with cores 0 and 1 both loaded "
+            f"({probe['ratio']:.2f}x)"
+        )
     if args.probe_only:
         finish(figures)
         emit_json(figures)
