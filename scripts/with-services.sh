@@ -26,11 +26,13 @@ if [ -n "$PG_BIN" ]; then
   as_postgres "$PG_BIN/initdb -D $work/pg -A trust -U postgres" >/dev/null
   as_postgres "$PG_BIN/pg_ctl -D $work/pg -l $work/pg/server.log -w -o \"-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1\" start" >/dev/null
   export DUBBING_STUDIO_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$pg_port/postgres"
+  export DUBBING_STUDIO_TEST_POSTGRES_DATA="$work/pg"  # its postmaster.pid: bench/scale.py pins it
 fi
 if command -v redis-server >/dev/null; then
   redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
     --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
   export DUBBING_STUDIO_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+  export DUBBING_STUDIO_TEST_REDIS_PID_FILE="$work/redis.pid"
 fi
 
 "$@"

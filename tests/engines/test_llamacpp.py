@@ -4,6 +4,8 @@ model is assembled once with its sha256 verified, and a missing model is explain
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,33 @@ def test_translates_spoken_lines_into_spanish(llm: LlamaCppTranslator, models_di
     assert llm.info().extra["loaded"] is True
     llm.release_idle()
     assert llm.info().extra["loaded"] is False, "released once idle past its TTL"
+
+
+# Loads the bundled model with 4 threads asked for and prints the threads llama.cpp was given.
+PINNED_LOAD = """
+import sys
+from pathlib import Path
+from dubbing_studio.config import LlamaCppSettings
+from dubbing_studio.engines.local.llamacpp import LlamaCppTranslator
+settings = LlamaCppSettings(n_threads=4)
+model = LlamaCppTranslator(settings, 60, cache_dir=Path(sys.argv[1]))._load()
+print(model.n_threads, model.n_threads_batch)
+"""
+
+
+@pytest.mark.slow
+def test_a_process_pinned_to_one_cpu_runs_llama_cpp_on_one_thread(
+    llm: LlamaCppTranslator, models_dir: Path
+) -> None:
+    run = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", PINNED_LOAD, str(models_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1", "1"], "threads beyond the CPUs only spin"
 
 
 @pytest.mark.slow

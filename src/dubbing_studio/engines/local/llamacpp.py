@@ -28,6 +28,7 @@ from dubbing_studio.domain.errors import EngineFailed, EngineUnavailable, Invali
 from dubbing_studio.domain.languages import language_name
 from dubbing_studio.domain.speech import Glossary
 from dubbing_studio.engines.lease import ModelLease
+from dubbing_studio.engines.local._cpus import usable_cpus
 from dubbing_studio.engines.local._packages import join_parts, missing_packages, package_dir
 from dubbing_studio.engines.openai_compat.translator import enforce_glossary
 from dubbing_studio.engines.protocols import Capability, EngineInfo, Shortener, Translator
@@ -300,10 +301,13 @@ class LlamaCppTranslator(Engine, Translator, Shortener):
         if reason:
             raise EngineUnavailable(reason)
         cfg = self._settings
+        # More threads than the process's CPUs (a worker pinned to one core) only take turns:
+        # llama.cpp's threads spin while they wait for each other.
+        threads = min(cfg.n_threads, usable_cpus())
         options: dict[str, Any] = {
             "n_ctx": cfg.n_ctx,
-            "n_threads": cfg.n_threads,
-            "n_threads_batch": cfg.n_threads,
+            "n_threads": threads,
+            "n_threads_batch": threads,
             "seed": 0,
             "verbose": False,
         }
