@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback
-from dubbing_studio.pipeline.backcheck import hear_back
+from dubbing_studio.pipeline.backcheck import BackListener, hear_back, listening
 from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
@@ -28,16 +29,16 @@ from dubbing_studio.pipeline.context import (
     ignore_progress,
 )
 from dubbing_studio.pipeline.diarize import diarization_enabled
-from dubbing_studio.pipeline.export import export, review_fields, segment_report
+from dubbing_studio.pipeline.export import export, review_fields, segment_report, write_report
 from dubbing_studio.pipeline.ingest import Ingested, ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import recognise, recognised, speech_in_english
 from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
-from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, SYNTHESIZE, TRANSLATE
-from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
+from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, TRANSLATE
+from dubbing_studio.pipeline.timing import FIT_POLICIES, Window, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
-from dubbing_studio.pipeline.voice_match import cast_speakers
+from dubbing_studio.pipeline.voice_match import Casting, cast_speakers
 
 T = TypeVar("T")
 
@@ -153,49 +154,51 @@ class DubPipeline:
             return None
 
         casting = await cast_speakers(ctx, ingested, lines, target)
-        fitted: list[FittedLine] = []
-        ctx.report("synthesize", 0, len(lines), "Speaking")
-        last_end: dict[str, float] = {}
-        for index, (segment, window) in enumerate(zip(lines, spans, strict=True)):
-            cast = casting.voices[segment.speaker]
-            voice = (
-                parse_voice(segment.voice, self.studio.registry, target) if segment.voice else cast
-            )
-            shift = casting.shifts[segment.speaker] if voice == cast else 0.0
-            previous_end = last_end.get(segment.speaker)
-            start = (
-                segment.start
-                if previous_end is None
-                else max(segment.start, previous_end + plan.timing.min_gap_s)
-            )
-            reference = casting.references.get(segment.speaker) if voice == cast else None
-            character = character_of(segment.speaker, voice, lines)
-            line = await speak_line(
-                ctx, segment, start, window, voice, target, shift, reference, character
-            )
-            fitted.append(line)
-            last_end[segment.speaker] = line.end
-            ctx.report(
-                "synthesize", index + 1, len(lines), line.segment.target_text[:60], (line.segment,)
-            )
-        if step == SYNTHESIZE:
-            return None
-        heard_back = None
-        if plan.back_transcribe:
-            ctx.report("hear_back", 0, 1, "Hearing the dub back")
-            heard_back = await hear_back(ctx, fitted, target)
-            ctx.report("hear_back", 1, 1, "Heard back")
-        if step == HEAR_BACK:
+        if step != MIX:
+            fitted = await self._speak(ctx, lines, spans, casting, target)
+            if step == HEAR_BACK and plan.back_transcribe:
+                ctx.report("hear_back", 0, 1, "Hearing the dub back")
+                await hear_back(ctx, fitted, target)
+                ctx.report("hear_back", 1, 1, "Heard back")
             return None
 
-        ctx.report("mix", 0, 1, "Mixing")
+        # Run through to the end: the dub is heard back window by window while the next
+        # lines are spoken, and mixed and encoded while the last windows are heard (issue
+        # 12); progress is still told stage after stage.
         assert prepared is not None  # started for every run through to the mix
-        if not prepared.done():
-            ctx.report("mix", 0, 1, "Separating the original speech from its background")
-        original, rate, separated = await prepared
-        policy = replace(plan.mix, background=background_mode(plan.mix, self.studio.registry))
-        mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
-        ctx.report("mix", 1, 1, "Mixed")
+        async with contextlib.AsyncExitStack() as stack:
+            listener = (
+                await stack.enter_async_context(listening(ctx, target))
+                if plan.back_transcribe
+                else None
+            )
+            fitted = await self._speak(ctx, lines, spans, casting, target, listener)
+            write_outputs = partial(
+                export,
+                out_dir=out_dir,
+                stem=source.stem,
+                source=source,
+                has_video=ingested.info.has_video,
+                lines=fitted,
+                audio_formats=plan.audio_formats,
+                video_format=plan.video_format,
+                keep_original_audio=plan.keep_original_audio,
+                source_language=source_language,
+                target_language=target,
+            )
+            media_out = await stack.enter_async_context(
+                _alongside(self._mixed_outputs(ctx, fitted, prepared, write_outputs))
+            )
+            heard_back = None
+            if listener is not None:
+                ctx.report("hear_back", 0, 1, "Hearing the dub back")
+                heard_back = await listener.heard()
+                ctx.report("hear_back", 1, 1, "Heard back")
+            ctx.report("mix", 0, 1, "Mixing")
+            if not prepared.done():
+                ctx.report("mix", 0, 1, "Separating the original speech from its background")
+            outputs = await media_out
+            ctx.report("mix", 1, 1, "Mixed")
 
         ctx.report("export", 0, 1, "Writing outputs")
         base = DubReport(
@@ -217,23 +220,7 @@ class DubPipeline:
                 **_voice_engines(self.studio.registry, casting.voices.values()),
             },
         )
-        outputs = await ctx.compute(
-            lambda: export(
-                out_dir=out_dir,
-                stem=source.stem,
-                source=source,
-                has_video=ingested.info.has_video,
-                mixed=mixed,
-                rate=rate,
-                lines=fitted,
-                report_base=base,
-                audio_formats=plan.audio_formats,
-                video_format=plan.video_format,
-                keep_original_audio=plan.keep_original_audio,
-                source_language=source_language,
-                target_language=target,
-            )
-        )
+        outputs = await ctx.compute(write_report, out_dir, base, outputs)
         ctx.report("export", 1, 1, "Done")
         return DubResult(
             report=base,
@@ -242,6 +229,60 @@ class DubPipeline:
             engine_calls=ctx.engine_calls,
             source_language=source_language,
         )
+
+    async def _speak(
+        self,
+        ctx: DubContext,
+        lines: list[Segment],
+        spans: list[Window],
+        casting: Casting,
+        target: str,
+        listener: BackListener | None = None,
+    ) -> list[FittedLine]:
+        """Every line spoken and fitted in order, each handed to ``listener`` once fitted."""
+        plan = ctx.plan
+        fitted: list[FittedLine] = []
+        ctx.report("synthesize", 0, len(lines), "Speaking")
+        last_end: dict[str, float] = {}
+        for index, (segment, window) in enumerate(zip(lines, spans, strict=True)):
+            cast = casting.voices[segment.speaker]
+            voice = (
+                parse_voice(segment.voice, self.studio.registry, target) if segment.voice else cast
+            )
+            shift = casting.shifts[segment.speaker] if voice == cast else 0.0
+            previous_end = last_end.get(segment.speaker)
+            start = (
+                segment.start
+                if previous_end is None
+                else max(segment.start, previous_end + plan.timing.min_gap_s)
+            )
+            reference = casting.references.get(segment.speaker) if voice == cast else None
+            character = character_of(segment.speaker, voice, lines)
+            line = await speak_line(
+                ctx, segment, start, window, voice, target, shift, reference, character
+            )
+            fitted.append(line)
+            if listener is not None:
+                listener.add(line)
+            last_end[segment.speaker] = line.end
+            ctx.report(
+                "synthesize", index + 1, len(lines), line.segment.target_text[:60], (line.segment,)
+            )
+        return fitted
+
+    async def _mixed_outputs(
+        self,
+        ctx: DubContext,
+        fitted: list[FittedLine],
+        prepared: asyncio.Task[Original],
+        write_outputs: Callable[..., dict[str, Path]],
+    ) -> dict[str, Path]:
+        """The lines mixed over the original, then ``write_outputs(mixed=, rate=)``."""
+        original, rate, separated = await prepared
+        background = background_mode(ctx.plan.mix, self.studio.registry)
+        policy = replace(ctx.plan.mix, background=background)
+        mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
+        return await ctx.compute(write_outputs, mixed=mixed, rate=rate)
 
     async def _original(self, ctx: DubContext, source: Path, ingested: Ingested) -> Original:
         audio = ingested.info.audio
