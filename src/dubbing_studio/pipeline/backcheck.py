@@ -30,6 +30,7 @@ from dubbing_studio.pipeline.speech import FittedLine
 
 GAP_S = 1.0
 WINDOW_S = 28.0  # joined clips and gaps per recognition call: within one 30 s Whisper window
+SHORT_LINE_S = 2.0  # a window with no room left for a line this short is sent at once
 
 Window = list[tuple[str, FittedLine]]  # distinct clips (their audio keys) and a line of each
 
@@ -65,7 +66,8 @@ async def listening(ctx: DubContext, language: str) -> AsyncIterator[BackListene
 
 class BackListener:
     """Takes the fitted lines one by one, in order, and sends each window to the recogniser
-    as soon as it is full; ``heard`` sends the rest and gathers every line's words."""
+    as soon as it is full (the windows depend on the lines alone, so a rerun finds each
+    stored); ``heard`` sends the rest and gathers every line's words."""
 
     def __init__(self, ctx: DubContext, language: str) -> None:
         self._ctx = ctx
@@ -90,6 +92,8 @@ class BackListener:
             self._send()
         self._window.append((clip, line))
         self._window_s += length_s
+        if self._window_s + SHORT_LINE_S + GAP_S > WINDOW_S:
+            self._send()
 
     async def heard(self) -> list[HeardLine] | None:
         """Every line's words and error rates, lined up with the lines added; None when the

@@ -301,15 +301,14 @@ class DubPipeline:
 
 @contextlib.asynccontextmanager
 async def _alongside(work: Coroutine[Any, Any, T]) -> AsyncIterator[asyncio.Task[T]]:
-    """``work`` as a task running beside the block; cancelled if the block ends without
-    awaiting it (a failed dub), its outcome then dropped without a warning."""
+    """``work`` as a task running beside the block; cancelled and waited for if the block
+    ends without awaiting it (a failed dub), its outcome then dropped."""
     task = asyncio.create_task(work)
     try:
         yield task
     finally:
-        if not task.done():
-            task.cancel()
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        task.cancel()  # nothing when it is done
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _voice_engines(registry: EngineRegistry, voices: Iterable[VoiceRef]) -> dict[str, str]:
