@@ -33,6 +33,7 @@ from dubbing_studio.engines.protocols import (
     EngineInfo,
     SynthesisOptions,
     Synthesizer,
+    Warming,
 )
 from dubbing_studio.engines.registry import Engine
 
@@ -70,7 +71,7 @@ _CACHE_ENV = "KOKORO_JA_CACHE"
 _env_lock = threading.Lock()
 
 
-class KokoroSynthesizer(Engine, Synthesizer):
+class KokoroSynthesizer(Engine, Synthesizer, Warming):
     """Loads the Kokoro session (and, for Japanese, the G2P) lazily; both unload when idle."""
 
     name = "kokoro"
@@ -114,6 +115,11 @@ class KokoroSynthesizer(Engine, Synthesizer):
                 return _speak(kokoro, phonemes, voice, speed)
 
             return speak_in_chunks(text, speak, SAMPLE_RATE)
+
+    def warm(self, options: SynthesisOptions) -> None:
+        language = options.language or pick_voice(self.name, VOICES, options).language
+        with self._model.use(), self._japanese_g2p(language):
+            pass
 
     def release_idle(self) -> None:
         self._model.reap()
