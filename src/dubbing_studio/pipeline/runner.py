@@ -39,7 +39,7 @@ from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
 from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, TRANSLATE
 from dubbing_studio.pipeline.timing import FIT_POLICIES, Window, windows
 from dubbing_studio.pipeline.translate import translate_segments, translation_route
-from dubbing_studio.pipeline.voice_match import Casting, cast_speakers
+from dubbing_studio.pipeline.voice_match import Casting, cast_speakers, estimate_speakers
 
 T = TypeVar("T")
 
@@ -151,28 +151,36 @@ class DubPipeline:
             raise InvalidInput("No speech was found in the input; nothing to dub.")
         target = resolve_language(plan.target_language).code
         spans = windows(lines, ingested.duration, plan.timing)
-        lines = await translate_segments(
-            ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
-        )
-        if step == TRANSLATE:
-            return None
+        # What runs beside the stages (issue 12): each speaker's pitch, which depends on the
+        # lines' timing alone, is estimated while they are translated and spoken (casting
+        # waits for it only to match voices); a run through to the end hears the dub back
+        # window by window while the next lines are spoken, and mixes and encodes it while
+        # the last windows are heard. Progress is still told stage after stage.
+        async with contextlib.AsyncExitStack() as alongside:
+            estimating = (
+                await alongside.enter_async_context(
+                    _alongside(ctx.compute(estimate_speakers, ingested, lines))
+                )
+                if step != TRANSLATE
+                else None
+            )
+            lines = await translate_segments(
+                ctx, lines, source_language, spans, speech_in_english(ctx, ingested)
+            )
+            if estimating is None:  # the translation step
+                return None
+            casting = await cast_speakers(ctx, ingested, lines, target, estimating)
+            if step != MIX:
+                fitted = await self._speak(ctx, lines, spans, casting, target)
+                if step == HEAR_BACK and plan.back_transcribe:
+                    ctx.report("hear_back", 0, 1, "Hearing the dub back")
+                    await hear_back(ctx, fitted, target)
+                    ctx.report("hear_back", 1, 1, "Heard back")
+                return None
 
-        casting = await cast_speakers(ctx, ingested, lines, target)
-        if step != MIX:
-            fitted = await self._speak(ctx, lines, spans, casting, target)
-            if step == HEAR_BACK and plan.back_transcribe:
-                ctx.report("hear_back", 0, 1, "Hearing the dub back")
-                await hear_back(ctx, fitted, target)
-                ctx.report("hear_back", 1, 1, "Heard back")
-            return None
-
-        # Run through to the end: the dub is heard back window by window while the next
-        # lines are spoken, and mixed and encoded while the last windows are heard (issue
-        # 12); progress is still told stage after stage.
-        assert prepared is not None  # started for every run through to the mix
-        async with contextlib.AsyncExitStack() as stack:
+            assert prepared is not None  # started for every run through to the mix
             listener = (
-                await stack.enter_async_context(listening(ctx, target))
+                await alongside.enter_async_context(listening(ctx, target))
                 if plan.back_transcribe
                 else None
             )
@@ -190,7 +198,7 @@ class DubPipeline:
                 source_language=source_language,
                 target_language=target,
             )
-            media_out = await stack.enter_async_context(
+            media_out = await alongside.enter_async_context(
                 _alongside(self._mixed_outputs(ctx, fitted, prepared, write_outputs))
             )
             heard_back = None
@@ -203,6 +211,7 @@ class DubPipeline:
                 ctx.report("mix", 0, 1, "Separating the original speech from its background")
             outputs = await media_out
             ctx.report("mix", 1, 1, "Mixed")
+            speakers = casting.report(await estimating)
 
         ctx.report("export", 0, 1, "Writing outputs")
         base = DubReport(
@@ -216,7 +225,7 @@ class DubPipeline:
                 for index, (line, window) in enumerate(zip(fitted, spans, strict=True))
             ),
             outputs={},
-            speakers=casting.report,
+            speakers=speakers,
             fit=plan.timing.fit,
             **review_fields(heard, lines),
             engines={
