@@ -321,21 +321,3 @@ def test_espeak_without_its_program_is_unavailable() -> None:
     info = EspeakSynthesizer(EspeakSettings(binary="no-such-espeak")).info()
 
     assert not info.available and "apt-get install espeak-ng" in (info.reason or "")
-
-
-def test_a_warmed_piper_voice_is_loaded_before_its_first_line_and_only_once() -> None:
-    engine = PiperSynthesizer(PiperSettings(), idle_ttl_s=60)
-    options = SynthesisOptions(voice=f"{BUNDLED_VOICE}+{BUNDLED_VARIANTS[0].suffix}", language="en")
-    engine.warm(options)
-    assert [lease.loaded for lease in engine._leases.values()] == [True]
-    assert engine.synthesize(SENTENCE, options).duration > 1.0
-    assert [lease.loads for lease in engine._leases.values()] == [1]
-
-
-def test_a_warmed_kokoro_is_loaded_before_its_first_line_and_only_once(models_dir: Path) -> None:
-    engine = KokoroSynthesizer(KokoroSettings(cache_dir=models_dir / "kokoro"), models_dir, 60)
-    options = SynthesisOptions(voice="jm_kumo", language="es")
-    engine.warm(options)
-    assert engine._model.loaded
-    assert engine.synthesize("Hace buen tiempo.", options).duration > 0.5
-    assert engine._model.loads == 1

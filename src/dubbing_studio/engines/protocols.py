@@ -153,17 +153,6 @@ class Synthesizer(Protocol):
 
 
 @runtime_checkable
-class Warming(Protocol):
-    """A synthesizer that can load a voice ahead of its first line (a model takes a second
-    or so to load): a caller that knows which voice comes next loads it while busy with
-    something else."""
-
-    def warm(self, options: SynthesisOptions) -> None:
-        """Load what speaking with ``options`` needs; blocks until loaded."""
-        ...
-
-
-@runtime_checkable
 class Separator(Protocol):
     """Splits a recording into the speech in it and everything else (music, effects, room)."""
 

@@ -17,7 +17,6 @@ from dubbing_studio.domain.dub import DubPlan, DubReport, Segment, Transcript
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import FloatAudio
-from dubbing_studio.engines.protocols import SynthesisOptions, Warming
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback
 from dubbing_studio.pipeline.backcheck import BackListener, hear_back, listening
@@ -122,11 +121,8 @@ class DubPipeline:
             return await self._through(step, ctx, source, ingested, out_dir, transcript, None)
         # The original as the mix needs it (decoded, its speech separated out) depends on the
         # input alone: a run through to the mix prepares it while the lines are recognised
-        # and spoken, and loads the voice the lines will likely be spoken in (issue 12).
-        async with (
-            _alongside(self._original(ctx, source, ingested)) as original,
-            _alongside(self._warm_voice(ctx)),
-        ):
+        # and spoken (issue 12).
+        async with _alongside(self._original(ctx, source, ingested)) as original:
             return await self._through(step, ctx, source, ingested, out_dir, transcript, original)
 
     async def _through(
@@ -296,17 +292,6 @@ class DubPipeline:
         policy = replace(ctx.plan.mix, background=background)
         mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
         return await ctx.compute(write_outputs, mixed=mixed, rate=rate)
-
-    async def _warm_voice(self, ctx: DubContext) -> None:
-        """Load the voice a lone speaker would be cast (the first speaker's, or the plan's
-        voice), so the first line need not wait for its model; a failure here is left for
-        that line to report."""
-        target = resolve_language(ctx.plan.target_language).code
-        voice = cast_voices(self.studio.registry, ["S1"], target, ctx.plan)["S1"]
-        synthesizer = self.studio.registry.synthesizer(voice.engine)
-        if isinstance(synthesizer, Warming):
-            options = SynthesisOptions(voice=voice.voice, language=target)
-            await ctx.compute(synthesizer.warm, options)
 
     async def _original(self, ctx: DubContext, source: Path, ingested: Ingested) -> Original:
         audio = ingested.info.audio

@@ -33,7 +33,6 @@ from dubbing_studio.engines.protocols import (
     EngineInfo,
     SynthesisOptions,
     Synthesizer,
-    Warming,
 )
 from dubbing_studio.engines.registry import Engine
 
@@ -71,7 +70,7 @@ _CACHE_ENV = "KOKORO_JA_CACHE"
 _env_lock = threading.Lock()
 
 
-class KokoroSynthesizer(Engine, Synthesizer, Warming):
+class KokoroSynthesizer(Engine, Synthesizer):
     """Loads the Kokoro session (and, for Japanese, the G2P) lazily; both unload when idle."""
 
     name = "kokoro"
@@ -115,11 +114,6 @@ class KokoroSynthesizer(Engine, Synthesizer, Warming):
                 return _speak(kokoro, phonemes, voice, speed)
 
             return speak_in_chunks(text, speak, SAMPLE_RATE)
-
-    def warm(self, options: SynthesisOptions) -> None:
-        language = options.language or pick_voice(self.name, VOICES, options).language
-        with self._model.use(), self._japanese_g2p(language):
-            pass
 
     def release_idle(self) -> None:
         self._model.reap()

@@ -36,7 +36,6 @@ from dubbing_studio.engines.protocols import (
     EngineInfo,
     SynthesisOptions,
     Synthesizer,
-    Warming,
 )
 from dubbing_studio.engines.registry import Engine
 
@@ -102,7 +101,7 @@ class _VoiceFile:
     variant: VoiceVariant | None = None  # applied to the model's speech
 
 
-class PiperSynthesizer(Engine, Synthesizer, Warming):
+class PiperSynthesizer(Engine, Synthesizer):
     """Speaks with Piper voices in-process through onnxruntime."""
 
     name = "piper"
@@ -141,7 +140,9 @@ class PiperSynthesizer(Engine, Synthesizer, Warming):
 
     def synthesize(self, text: str, options: SynthesisOptions) -> Speech:
         rate = check_rate(options.rate)
-        chosen = self._chosen(options)
+        files = self._voice_files()
+        voice = pick_voice(self.name, [f.voice for f in files], options)
+        chosen = next(f for f in files if f.voice is voice)
         with self._lease(chosen.model).use() as piper_voice:
             from piper import SynthesisConfig
 
@@ -162,10 +163,6 @@ class PiperSynthesizer(Engine, Synthesizer, Warming):
         )
         return Speech(shifted, sample_rate)
 
-    def warm(self, options: SynthesisOptions) -> None:
-        with self._lease(self._chosen(options).model).use():
-            pass
-
     def release_idle(self) -> None:
         with self._leases_lock:
             leases = list(self._leases.values())
@@ -179,11 +176,6 @@ class PiperSynthesizer(Engine, Synthesizer, Warming):
                 lease = ModelLease(lambda: _load_voice(model), idle_ttl_s=self._idle_ttl_s)
                 self._leases[model] = lease
             return lease
-
-    def _chosen(self, options: SynthesisOptions) -> _VoiceFile:
-        files = self._voice_files()
-        voice = pick_voice(self.name, [f.voice for f in files], options)
-        return next(f for f in files if f.voice is voice)
 
     def _voice_files(self) -> list[_VoiceFile]:
         """The bundled voice first (the default for English) and the voices derived from it,
