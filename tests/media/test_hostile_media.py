@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,12 @@ from dubbing_studio.domain.errors import (
     UploadTooLarge,
 )
 from dubbing_studio.media import (
+    Channels,
     ChildLimits,
     decode_audio,
     decode_untrusted,
     probe,
+    probe_and_decode_untrusted,
     probe_untrusted,
     write_audio,
 )
@@ -65,6 +68,32 @@ def test_each_file_decodes_or_is_refused_with_a_4xx(
         if hostile.decodes:
             assert np.abs(samples).max() > 0.01
     assert list(work_dir.glob("*")) == []  # the child's PCM never outlives the call
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_FILES, ids=lambda h: h.name)
+def test_probing_and_decoding_in_one_child_gives_what_two_children_give(
+    hostile: HostileFile, hostile_dir: Path, work_dir: Path
+) -> None:
+    """Two channels kept apart, any other count mixed to mono; the same refusals."""
+    path = hostile_dir / hostile.name
+    one_child = partial(
+        probe_and_decode_untrusted, path, sample_rate=16000, max_duration_s=60, work_dir=work_dir
+    )
+    try:
+        info = probe_untrusted(path, max_duration_s=60)
+        two = info.audio is not None and info.audio.channels == 2
+        channels: Channels = "stereo" if two else "mono"
+        samples, rate = decode_untrusted(
+            path, max_duration_s=60, channels=channels, work_dir=work_dir
+        )
+    except StudioError as refused:
+        with pytest.raises(type(refused)):
+            one_child()
+    else:
+        both = one_child()
+        assert both[0] == info and both[2] == rate
+        np.testing.assert_array_equal(both[1], samples)
+    assert list(work_dir.glob("*")) == []
 
 
 @pytest.mark.parametrize("channels", [3, 6, 8, 9, 12, 16])

@@ -18,6 +18,7 @@ import contextvars
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -41,7 +42,11 @@ class EngineGate:
 
     def __init__(self, per_engine: int = 1, workers: int = 8, niceness: int = 10) -> None:
         self._per_engine = max(1, per_engine)
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        # Per event loop: an asyncio semaphore belongs to the loop it first waited in, and a
+        # process may run several loops one after another (``asyncio.run`` per CLI dub).
+        self._semaphores: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
         self._pool = ThreadPoolExecutor(
             max_workers=workers,
             thread_name_prefix="studio-work",
@@ -59,7 +64,8 @@ class EngineGate:
 
     async def run(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Engine ``key``'s work, after waiting for a free slot of that engine."""
-        semaphore = self._semaphores.setdefault(key, asyncio.Semaphore(self._per_engine))
+        in_loop = self._semaphores.setdefault(asyncio.get_running_loop(), {})
+        semaphore = in_loop.setdefault(key, asyncio.Semaphore(self._per_engine))
         async with semaphore:
             return await self.compute(self._timed, key, partial(fn, *args, **kwargs))
 

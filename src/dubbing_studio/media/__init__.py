@@ -3,8 +3,9 @@
 - ``sniff``: is this upload audio/video at all (by magic bytes)?
 - ``probe``: duration and streams from the header, capped before anything is decoded.
 - ``decode_audio``: float32 PCM at any rate, mono, stereo or one channel, capped in length.
-- ``probe_untrusted`` / ``decode_untrusted`` / ``convert_untrusted``: the same for uploads,
-  in a child process with resource limits, so a file that crashes FFmpeg costs one request.
+- ``probe_untrusted`` / ``decode_untrusted`` / ``convert_untrusted`` (and
+  ``probe_and_decode_untrusted``, both in one child): the same for uploads, in a child
+  process with resource limits, so a file that crashes FFmpeg costs one request.
 - ``encode_audio`` / ``write_audio`` / ``StreamingEncoder``: mp3, opus, aac, flac, wav, pcm, m4a.
 - ``resample``, ``time_stretch``, ``loudness``, ``normalize_loudness``: for fitting and
   mixing dubbed speech.
@@ -40,6 +41,7 @@ from dubbing_studio.media.untrusted import (
     ChildLimits,
     convert_untrusted,
     decode_untrusted,
+    probe_and_decode_untrusted,
     probe_untrusted,
 )
 
@@ -72,6 +74,7 @@ __all__ = [
     "owner_tag",
     "pitch_shift",
     "probe",
+    "probe_and_decode_untrusted",
     "probe_untrusted",
     "process_gone",
     "resample",

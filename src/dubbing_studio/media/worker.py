@@ -2,9 +2,10 @@
 dubbing_studio.media.worker '<request JSON>'``; ``media.untrusted`` starts it.
 
 It limits itself before touching the file (address space, CPU seconds, no core dumps, and
-for a decode the output size), dies with its parent, then probes the file or decodes it to
-a float32 WAV of at most two channels. It answers with one JSON line on stdout: the result,
-or the domain error (class name and message). FFmpeg's and PyAV's crashes stay in here.
+for a decode the output size), dies with its parent, then probes the file, decodes it to a
+float32 WAV of at most two channels, or both in one start-up. It answers with one JSON line
+on stdout: the result, or the domain error (class name and message). FFmpeg's and PyAV's
+crashes stay in here.
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ def main(argv: list[str]) -> int:
 
 
 def _serve(request: dict[str, Any]) -> dict[str, Any]:
-    from dubbing_studio.media.decode import AudioDecoder
-    from dubbing_studio.media.floatwav import write_float_wav
     from dubbing_studio.media.probe import probe
 
     if request["op"] == "probe":
@@ -59,14 +58,26 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
             max_duration_s=request["max_duration_s"],
             require_audio=request["require_audio"],
         )
-        return {"info": dataclasses.asdict(info)}
-    options = request["options"]
-    with AudioDecoder(request["path"], **options) as decoder:
+        reply: dict[str, Any] = {"info": dataclasses.asdict(info)}
+        decode = request.get("decode")
+        if decode is not None:  # in the same child: two channels kept apart, others mixed
+            two = info.audio is not None and info.audio.channels == 2
+            options = {**decode["options"], "channels": "stereo" if two else "mono"}
+            reply.update(_decode(request["path"], decode["out"], options))
+        return reply
+    return _decode(request["path"], request["out"], request["options"])
+
+
+def _decode(path: str, out: str, options: dict[str, Any]) -> dict[str, Any]:
+    from dubbing_studio.media.decode import AudioDecoder
+    from dubbing_studio.media.floatwav import write_float_wav
+
+    with AudioDecoder(path, **options) as decoder:
         cap = options.get("max_duration_s")
         if cap is not None:  # a backstop under the decoder's own check: SIGXFSZ beyond it
             most = (cap + 2) * decoder.rate * decoder.channels * 4 + _OUTPUT_SLACK_BYTES
             resource.setrlimit(resource.RLIMIT_FSIZE, (int(most), int(most)))
-        frames = write_float_wav(request["out"], decoder.rate, decoder.channels, decoder.chunks())
+        frames = write_float_wav(out, decoder.rate, decoder.channels, decoder.chunks())
         return {"rate": decoder.rate, "channels": decoder.channels, "frames": frames}
 
 

@@ -1,15 +1,21 @@
 """Hear the dub back: the recogniser transcribes every dubbed line in the target language, and
 each line gets its word and character error rates against the text it should say.
 
-All lines go to the recogniser in one call (joined with a second of silence between them), so
-the check costs one pass over the dubbed speech rather than a 30 s window per line; a clip
-that several lines share (the same words, voice and fit) is in it once.
+The lines go to the recogniser in windows of nearly Whisper's 30 s (clips joined with a second
+of silence between them), so the check costs about one pass over the dubbed speech rather than
+a 30 s window per line; a clip that several lines share (the same words, voice and fit) is
+heard once. A dub run through to the end hears each window as soon as its lines are spoken,
+beside the synthesis of the next ones and the mix (issue 12). Each window's words are stored
+under its own key, and the whole dub's under one more, so a rerun asks the recogniser nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +29,10 @@ from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.speech import FittedLine
 
 GAP_S = 1.0
+WINDOW_S = 28.0  # joined clips and gaps per recognition call: within one 30 s Whisper window
+SHORT_LINE_S = 2.0  # a window with no room left for a line this short is sent at once
+
+Window = list[tuple[str, FittedLine]]  # distinct clips (their audio keys) and a line of each
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,46 +47,140 @@ async def hear_back(
 ) -> list[HeardLine] | None:
     """What the recogniser hears in each fitted line, lined up with ``lines``; None when it
     does not recognise the target language (an English-only model)."""
-    transcriber = ctx.studio.registry.transcriber(ctx.plan.transcriber)
-    key = artifact_key(
-        "heard-back",
-        engine=transcriber.name,
-        model=transcriber.model_id,
-        language=language,
-        clips=[line.segment.audio_key for line in lines],
-    )
-    texts: list[str] | None
-    await ctx.use((key, "json"))
-    if ctx.store.has(key, "json"):
-        texts = ctx.store.read_json(key)
-    else:
-        # A clip spoken again word for word (the store serves the repeat) is heard once.
-        heard_as = [line.segment.audio_key or f"line {index}" for index, line in enumerate(lines)]
-        distinct = {clip: line for clip, line in zip(heard_as, lines, strict=True)}
-        joined, spans = await ctx.compute(_join, list(distinct.values()))
-        ctx.studio.settings.temp_dir.mkdir(parents=True, exist_ok=True)
-        with media.temp_path(ctx.studio.settings.temp_dir, suffix=".wav") as path:
-            media.write_audio(path, joined, RECOGNITION_RATE, "wav")
-            options = TranscribeOptions(language=language, word_timestamps=True)
-            try:
-                heard = await ctx.engine(
-                    "hear-back", transcriber.name, transcriber.transcribe, path, options
-                )
-                said = dict(zip(distinct, _split(heard, spans), strict=True))
-                texts = [said[clip] for clip in heard_as]
-            except UnsupportedLanguage:
-                texts = None  # stored too: a rerun does not ask again
-        ctx.store.write_json(key, texts)
-    if texts is None:
-        return None
-    return [
-        HeardLine(
-            text=text,
-            wer=round(word_error_rate(line.segment.target_text, text), 4),
-            cer=round(char_error_rate(line.segment.target_text, text), 4),
+    async with listening(ctx, language) as listener:
+        for line in lines:
+            listener.add(line)
+        return await listener.heard()
+
+
+@contextlib.asynccontextmanager
+async def listening(ctx: DubContext, language: str) -> AsyncIterator[BackListener]:
+    """A ``BackListener`` whose windows still being heard when the block ends (a failed or
+    cancelled dub) are cancelled and waited for, their temp files removed."""
+    listener = BackListener(ctx, language)
+    try:
+        yield listener
+    finally:
+        await listener.close()
+
+
+class BackListener:
+    """Takes the fitted lines one by one, in order, and sends each window to the recogniser
+    as soon as it is full (the windows depend on the lines alone, so a rerun finds each
+    stored); ``heard`` sends the rest and gathers every line's words."""
+
+    def __init__(self, ctx: DubContext, language: str) -> None:
+        self._ctx = ctx
+        self._language = language
+        self._transcriber = ctx.studio.registry.transcriber(ctx.plan.transcriber)
+        self._lines: list[FittedLine] = []
+        self._heard_as: list[str] = []  # each line's clip
+        self._clips: set[str] = set()
+        self._window: Window = []
+        self._window_s = 0.0
+        self._windows: list[asyncio.Task[dict[str, str] | None]] = []
+
+    def add(self, line: FittedLine) -> None:
+        clip = line.segment.audio_key or f"line {len(self._lines)}"
+        self._lines.append(line)
+        self._heard_as.append(clip)
+        if clip in self._clips:
+            return  # the store served the repeat: heard once
+        self._clips.add(clip)
+        length_s = len(line.samples) / line.sample_rate + GAP_S
+        if self._window and self._window_s + length_s > WINDOW_S:
+            self._send()
+        self._window.append((clip, line))
+        self._window_s += length_s
+        if self._window_s + SHORT_LINE_S + GAP_S > WINDOW_S:
+            self._send()
+
+    async def heard(self) -> list[HeardLine] | None:
+        """Every line's words and error rates, lined up with the lines added; None when the
+        recogniser does not know the language. A dub heard whole before (stored under its
+        own key) is read back, and the windows still queued are dropped."""
+        key = artifact_key(
+            "heard-back",
+            engine=self._transcriber.name,
+            model=self._transcriber.model_id,
+            language=self._language,
+            clips=[line.segment.audio_key for line in self._lines],
         )
-        for line, text in zip(lines, texts, strict=True)
-    ]
+        texts: list[str] | None
+        await self._ctx.use((key, "json"))
+        if self._ctx.store.has(key, "json"):
+            await self.close()
+            texts = self._ctx.store.read_json(key)
+        else:
+            if self._window:
+                self._send()
+            windows = await asyncio.gather(*self._windows)
+            said: dict[str, str] = {}
+            for words in windows:
+                said.update(words or {})
+            no_language = any(words is None for words in windows)
+            texts = None if no_language else [said[clip] for clip in self._heard_as]
+            self._ctx.store.write_json(key, texts)  # None too: a rerun does not ask again
+        if texts is None:
+            return None
+        return [
+            HeardLine(
+                text=text,
+                wer=round(word_error_rate(line.segment.target_text, text), 4),
+                cer=round(char_error_rate(line.segment.target_text, text), 4),
+            )
+            for line, text in zip(self._lines, texts, strict=True)
+        ]
+
+    async def close(self) -> None:
+        """Cancel the windows not yet heard and wait until each has stopped."""
+        for window in self._windows:
+            window.cancel()
+        await asyncio.gather(*self._windows, return_exceptions=True)
+
+    def _send(self) -> None:
+        self._windows.append(asyncio.create_task(self._hear(self._window)))
+        self._window, self._window_s = [], 0.0
+
+    async def _hear(self, window: Window) -> dict[str, str] | None:
+        """One window's words per clip, from the store when heard before."""
+        clips = [clip for clip, _ in window]
+        key = artifact_key(
+            "heard-back-window",
+            engine=self._transcriber.name,
+            model=self._transcriber.model_id,
+            language=self._language,
+            clips=clips,
+        )
+        texts: list[str] | None
+        await self._ctx.use((key, "json"))
+        if self._ctx.store.has(key, "json"):
+            texts = self._ctx.store.read_json(key)
+        else:
+            texts = await self._recognise([line for _, line in window])
+            self._ctx.store.write_json(key, texts)
+        return None if texts is None else dict(zip(clips, texts, strict=True))
+
+    async def _recognise(self, lines: Sequence[FittedLine]) -> list[str] | None:
+        temp_dir = self._ctx.studio.settings.temp_dir
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        with media.temp_path(temp_dir, suffix=".wav") as path:
+            spans = await self._ctx.compute(_write_joined, lines, path)
+            options = TranscribeOptions(language=self._language, word_timestamps=True)
+            name = self._transcriber.name
+            try:
+                heard = await self._ctx.engine(
+                    "hear-back", name, self._transcriber.transcribe, path, options
+                )
+            except UnsupportedLanguage:
+                return None  # stored too: a rerun does not ask again
+        return _split(heard, spans)
+
+
+def _write_joined(lines: Sequence[FittedLine], path: Path) -> list[tuple[float, float]]:
+    joined, spans = _join(lines)
+    media.write_audio(path, joined, RECOGNITION_RATE, "wav")
+    return spans
 
 
 def _join(lines: Sequence[FittedLine]) -> tuple[np.ndarray, list[tuple[float, float]]]:

@@ -61,7 +61,6 @@ def export(
     mixed: FloatAudio,
     rate: int,
     lines: Sequence[FittedLine],
-    report_base: DubReport,
     audio_formats: Sequence[str],
     video_format: str | None,
     keep_original_audio: bool,
@@ -97,15 +96,21 @@ def export(
             ],
         )
         outputs[f"video.{container}"] = path
+    return outputs
+
+
+def write_report(
+    out_dir: Path, report_base: DubReport, outputs: dict[str, Path]
+) -> dict[str, Path]:
+    """``report.json``, naming the other outputs (written apart from them, so they can be
+    encoded while the dub is still being heard back); ``outputs`` with the report added."""
     report_path = out_dir / "report.json"
     report = replace(
         report_base,
         outputs={name: p.name for name, p in outputs.items()} | {"report.json": report_path.name},
-        speakers=report_base.speakers,
     )
     write_text_atomic(report_path, json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    outputs["report.json"] = report_path
-    return outputs
+    return {**outputs, "report.json": report_path}
 
 
 def segment_report(

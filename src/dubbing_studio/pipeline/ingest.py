@@ -31,42 +31,38 @@ class Ingested:
 
 async def ingest(ctx: DubContext, source: Path) -> Ingested:
     ctx.report("ingest", 0, 1, f"Reading {source.name}")
-    info = await ctx.compute(
-        media.probe_untrusted, source, max_duration_s=ctx.studio.settings.max_duration_s
-    )
     digest = await ctx.compute(digest_file, source)
     key = artifact_key("recognition-audio", input=digest, rate=RECOGNITION_RATE)
     await ctx.use((key, "wav"), *((_channel_key(key, i), "wav") for i in range(2)))
-    recognition = await ctx.compute(_recognition_audio, ctx, source, key, info)
+    info, recognition = await ctx.compute(_recognition_audio, ctx, source, key)
     ctx.report("ingest", 1, 1, f"{info.duration:.1f} s, {len(recognition)} channel(s)")
     return Ingested(source=source, digest=digest, info=info, recognition=recognition)
 
 
 def _recognition_audio(
-    ctx: DubContext, source: Path, key: str, info: media.MediaInfo
-) -> tuple[Path, ...]:
-    """Decoded in a child process (the input is an upload). Only a stereo source can hold
-    panned speakers: surround is mixed to mono, not split."""
+    ctx: DubContext, source: Path, key: str
+) -> tuple[media.MediaInfo, tuple[Path, ...]]:
+    """The input probed and, unless stored, decoded for recognition, both in one child
+    process (the input is an upload). Only a stereo source can hold panned speakers:
+    surround is mixed to mono, not split."""
     mono = ctx.store.target(key, "wav")
     channels = [ctx.store.target(_channel_key(key, i), "wav") for i in range(2)]
-    if all(p.exists() for p in channels):
-        return tuple(channels)
-    if mono.exists():
-        return (mono,)
-    stereo = info.audio is not None and info.audio.channels == 2
-    samples, rate = media.decode_untrusted(
+    limit = ctx.studio.settings.max_duration_s
+    stored = tuple(channels) if all(p.exists() for p in channels) else (mono,)
+    if stored[0].exists():
+        return media.probe_untrusted(source, max_duration_s=limit), stored
+    info, samples, rate = media.probe_and_decode_untrusted(
         source,
         sample_rate=RECOGNITION_RATE,
-        channels="stereo" if stereo else "mono",
-        max_duration_s=ctx.studio.settings.max_duration_s,
+        max_duration_s=limit,
         work_dir=ctx.studio.settings.temp_dir,
     )
-    if stereo and panned_speakers(samples):
+    if samples.ndim == 2 and panned_speakers(samples):
         for index, path in enumerate(channels):
             media.write_audio(path, samples[index], rate, "wav")
-        return tuple(channels)
-    media.write_audio(mono, samples.mean(axis=0) if stereo else samples, rate, "wav")
-    return (mono,)
+        return info, tuple(channels)
+    media.write_audio(mono, samples.mean(axis=0) if samples.ndim == 2 else samples, rate, "wav")
+    return info, (mono,)
 
 
 def _channel_key(key: str, channel: int) -> str:

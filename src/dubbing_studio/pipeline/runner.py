@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback
-from dubbing_studio.pipeline.backcheck import hear_back
+from dubbing_studio.pipeline.backcheck import BackListener, hear_back, listening
 from dubbing_studio.pipeline.casting import VoiceRef, cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
     DubContext,
@@ -28,20 +29,20 @@ from dubbing_studio.pipeline.context import (
     ignore_progress,
 )
 from dubbing_studio.pipeline.diarize import diarization_enabled
-from dubbing_studio.pipeline.export import export, review_fields, segment_report
+from dubbing_studio.pipeline.export import export, review_fields, segment_report, write_report
 from dubbing_studio.pipeline.ingest import Ingested, ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import heard_in_english, recognise, recognised
 from dubbing_studio.pipeline.separate import background_mode, separated_background
 from dubbing_studio.pipeline.speech import FittedLine, character_of, speak_line
-from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, SYNTHESIZE, TRANSLATE
-from dubbing_studio.pipeline.timing import FIT_POLICIES, windows
+from dubbing_studio.pipeline.steps import HEAR_BACK, MIX, RECOGNISE, TRANSLATE
+from dubbing_studio.pipeline.timing import FIT_POLICIES, Window, windows
 from dubbing_studio.pipeline.translate import (
     needs_english,
     translate_segments,
     translation_route,
 )
-from dubbing_studio.pipeline.voice_match import cast_speakers
+from dubbing_studio.pipeline.voice_match import Casting, cast_speakers, estimate_speakers
 
 T = TypeVar("T")
 
@@ -154,11 +155,107 @@ class DubPipeline:
             raise InvalidInput("No speech was found in the input; nothing to dub.")
         target = resolve_language(plan.target_language).code
         spans = windows(lines, ingested.duration, plan.timing)
-        lines = await translate_segments(ctx, lines, source_language, spans, english)
-        if step == TRANSLATE:
-            return None
+        # What runs beside the stages (issue 12): each speaker's pitch, which depends on the
+        # lines' timing alone, is estimated while they are translated and spoken (casting
+        # waits for it only to match voices); a run through to the end hears the dub back
+        # window by window while the next lines are spoken, and mixes and encodes it while
+        # the last windows are heard. Progress is still told stage after stage.
+        async with contextlib.AsyncExitStack() as alongside:
+            estimating = (
+                await alongside.enter_async_context(
+                    _alongside(ctx.compute(estimate_speakers, ingested, lines))
+                )
+                if step != TRANSLATE
+                else None
+            )
+            lines = await translate_segments(ctx, lines, source_language, spans, english)
+            if estimating is None:  # the translation step
+                return None
+            casting = await cast_speakers(ctx, ingested, lines, target, estimating)
+            if step != MIX:
+                fitted = await self._speak(ctx, lines, spans, casting, target)
+                if step == HEAR_BACK and plan.back_transcribe:
+                    ctx.report("hear_back", 0, 1, "Hearing the dub back")
+                    await hear_back(ctx, fitted, target)
+                    ctx.report("hear_back", 1, 1, "Heard back")
+                return None
 
-        casting = await cast_speakers(ctx, ingested, lines, target)
+            assert prepared is not None  # started for every run through to the mix
+            listener = (
+                await alongside.enter_async_context(listening(ctx, target))
+                if plan.back_transcribe
+                else None
+            )
+            fitted = await self._speak(ctx, lines, spans, casting, target, listener)
+            write_outputs = partial(
+                export,
+                out_dir=out_dir,
+                stem=source.stem,
+                source=source,
+                has_video=ingested.info.has_video,
+                lines=fitted,
+                audio_formats=plan.audio_formats,
+                video_format=plan.video_format,
+                keep_original_audio=plan.keep_original_audio,
+                source_language=source_language,
+                target_language=target,
+            )
+            media_out = await alongside.enter_async_context(
+                _alongside(self._mixed_outputs(ctx, fitted, prepared, write_outputs))
+            )
+            heard_back = None
+            if listener is not None:
+                ctx.report("hear_back", 0, 1, "Hearing the dub back")
+                heard_back = await listener.heard()
+                ctx.report("hear_back", 1, 1, "Heard back")
+            ctx.report("mix", 0, 1, "Mixing")
+            if not prepared.done():
+                ctx.report("mix", 0, 1, "Separating the original speech from its background")
+            outputs = await media_out
+            ctx.report("mix", 1, 1, "Mixed")
+            speakers = casting.report(await estimating)
+
+        ctx.report("export", 0, 1, "Writing outputs")
+        base = DubReport(
+            source_language=source_language,
+            target_language=target,
+            duration_s=round(ingested.duration, 3),
+            segments=tuple(
+                segment_report(
+                    line, window.comfortable_end, heard_back[index] if heard_back else None
+                )
+                for index, (line, window) in enumerate(zip(fitted, spans, strict=True))
+            ),
+            outputs={},
+            speakers=speakers,
+            fit=plan.timing.fit,
+            **review_fields(heard, lines),
+            engines={
+                **ctx.engines_used,
+                **_voice_engines(self.studio.registry, casting.voices.values()),
+            },
+        )
+        outputs = await ctx.compute(write_report, out_dir, base, outputs)
+        ctx.report("export", 1, 1, "Done")
+        return DubResult(
+            report=base,
+            segments=[line.segment for line in fitted],
+            outputs=outputs,
+            engine_calls=ctx.engine_calls,
+            source_language=source_language,
+        )
+
+    async def _speak(
+        self,
+        ctx: DubContext,
+        lines: list[Segment],
+        spans: list[Window],
+        casting: Casting,
+        target: str,
+        listener: BackListener | None = None,
+    ) -> list[FittedLine]:
+        """Every line spoken and fitted in order, each handed to ``listener`` once fitted."""
+        plan = ctx.plan
         fitted: list[FittedLine] = []
         ctx.report("synthesize", 0, len(lines), "Speaking")
         last_end: dict[str, float] = {}
@@ -180,73 +277,25 @@ class DubPipeline:
                 ctx, segment, start, window, voice, target, shift, reference, character
             )
             fitted.append(line)
+            if listener is not None:
+                listener.add(line)
             last_end[segment.speaker] = line.end
             ctx.report(
                 "synthesize", index + 1, len(lines), line.segment.target_text[:60], (line.segment,)
             )
-        if step == SYNTHESIZE:
-            return None
-        heard_back = None
-        if plan.back_transcribe:
-            ctx.report("hear_back", 0, 1, "Hearing the dub back")
-            heard_back = await hear_back(ctx, fitted, target)
-            ctx.report("hear_back", 1, 1, "Heard back")
-        if step == HEAR_BACK:
-            return None
+        return fitted
 
-        ctx.report("mix", 0, 1, "Mixing")
-        assert prepared is not None  # started for every run through to the mix
-        if not prepared.done():
-            ctx.report("mix", 0, 1, "Separating the original speech from its background")
+    async def _mixed_outputs(
+        self,
+        ctx: DubContext,
+        fitted: list[FittedLine],
+        prepared: asyncio.Task[Original],
+        write_outputs: Callable[..., dict[str, Path]],
+    ) -> dict[str, Path]:
+        """The lines mixed over the original, then ``write_outputs(mixed=, rate=)``."""
         original, rate, separated, policy = await prepared
         mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
-        ctx.report("mix", 1, 1, "Mixed")
-
-        ctx.report("export", 0, 1, "Writing outputs")
-        base = DubReport(
-            source_language=source_language,
-            target_language=target,
-            duration_s=round(ingested.duration, 3),
-            segments=tuple(
-                segment_report(
-                    line, window.comfortable_end, heard_back[index] if heard_back else None
-                )
-                for index, (line, window) in enumerate(zip(fitted, spans, strict=True))
-            ),
-            outputs={},
-            speakers=casting.report,
-            fit=plan.timing.fit,
-            **review_fields(heard, lines),
-            engines={
-                **ctx.engines_used,
-                **_voice_engines(self.studio.registry, casting.voices.values()),
-            },
-        )
-        outputs = await ctx.compute(
-            lambda: export(
-                out_dir=out_dir,
-                stem=source.stem,
-                source=source,
-                has_video=ingested.info.has_video,
-                mixed=mixed,
-                rate=rate,
-                lines=fitted,
-                report_base=base,
-                audio_formats=plan.audio_formats,
-                video_format=plan.video_format,
-                keep_original_audio=plan.keep_original_audio,
-                source_language=source_language,
-                target_language=target,
-            )
-        )
-        ctx.report("export", 1, 1, "Done")
-        return DubResult(
-            report=base,
-            segments=[line.segment for line in fitted],
-            outputs=outputs,
-            engine_calls=ctx.engine_calls,
-            source_language=source_language,
-        )
+        return await ctx.compute(write_outputs, mixed=mixed, rate=rate)
 
     async def _original(self, ctx: DubContext, source: Path, ingested: Ingested) -> Original:
         audio = ingested.info.audio
@@ -269,15 +318,14 @@ class DubPipeline:
 
 @contextlib.asynccontextmanager
 async def _alongside(work: Coroutine[Any, Any, T]) -> AsyncIterator[asyncio.Task[T]]:
-    """``work`` as a task running beside the block; cancelled if the block ends without
-    awaiting it (a failed dub), its outcome then dropped without a warning."""
+    """``work`` as a task running beside the block; cancelled and waited for if the block
+    ends without awaiting it (a failed dub), its outcome then dropped."""
     task = asyncio.create_task(work)
     try:
         yield task
     finally:
-        if not task.done():
-            task.cancel()
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        task.cancel()  # nothing when it is done
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _voice_engines(registry: EngineRegistry, voices: Iterable[VoiceRef]) -> dict[str, str]:

@@ -10,7 +10,7 @@ voiced speech heard.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,25 +162,50 @@ def voices_to_measure(
 
 @dataclass(frozen=True, slots=True)
 class Casting:
-    """Who speaks each speaker, the semitones their lines move, and what the report says."""
+    """Who speaks each speaker, the semitones their lines move, what each cast voice was
+    measured at (``match_voice``), and the speakers' own voice samples for cloning engines."""
 
     voices: dict[str, VoiceRef]
     shifts: dict[str, float]
-    report: dict[str, dict[str, Any]]
+    voice_f0: dict[str, float | None]
     references: dict[str, bytes]  # WAV samples of the speakers whose engine clones voices
+    reference_spans: dict[str, tuple[float, float]]
+
+    def report(self, estimates: Mapping[str, SpeakerPitch]) -> dict[str, dict[str, Any]]:
+        """What the dub's report says of each speaker: their voice, and the one cast."""
+        report: dict[str, dict[str, Any]] = {}
+        for speaker, voice in self.voices.items():
+            estimate = estimates[speaker]
+            report[speaker] = {
+                "median_f0": estimate.median_f0,
+                "voiced_s": estimate.voiced_s,
+                "gender": estimate.gender,
+                "gender_confidence": estimate.confidence,
+                "voice": str(voice),
+                "voice_median_f0": self.voice_f0[speaker],
+                "pitch_shift_semitones": self.shifts[speaker],
+            }
+            if speaker in self.reference_spans:
+                report[speaker]["reference_s"] = self.reference_spans[speaker]
+        return report
 
 
 async def cast_speakers(
-    ctx: DubContext, ingested: Ingested, lines: Sequence[Segment], language: str
+    ctx: DubContext,
+    ingested: Ingested,
+    lines: Sequence[Segment],
+    language: str,
+    estimating: Awaitable[dict[str, SpeakerPitch]],
 ) -> Casting:
-    """Estimate each speaker's pitch (always: it is reported), then cast. With
-    ``match_voice``: measure the voices casting compares, cast by gender and nearest pitch,
-    and work out each speaker's pitch shift; without it the casting is the default one (fast
-    engines first, genders alternating), so a default dub costs no voice measurements."""
+    """Cast every speaker. With ``match_voice``: wait for ``estimating`` (each speaker's
+    pitch and gender, ``estimate_speakers``), measure the voices casting compares, cast by
+    gender and nearest pitch, and work out each speaker's pitch shift; without it the
+    casting is the default one (fast engines first, genders alternating), so a default dub
+    waits for no measurement (the estimates are only reported)."""
     registry, plan = ctx.studio.registry, ctx.plan
     speakers = list(dict.fromkeys(line.speaker for line in lines))
-    estimates = await ctx.compute(estimate_speakers, ingested, lines)
     table: dict[str, float] = {}
+    estimates = await estimating if plan.match_voice else {}
     traits = None
     if plan.match_voice:
         genders = {speaker: estimate.gender for speaker, estimate in estimates.items()}
@@ -190,32 +215,26 @@ async def cast_speakers(
     # Casting may ask a speech server for its voices: off the event loop.
     voices = await ctx.compute(cast_voices, registry, speakers, language, plan, traits, table)
     shifts: dict[str, float] = {}
-    report: dict[str, dict[str, Any]] = {}
+    voice_f0: dict[str, float | None] = {}
     references: dict[str, bytes] = {}
+    spans: dict[str, tuple[float, float]] = {}
     for speaker, voice in voices.items():
-        estimate = estimates[speaker]
         if plan.match_voice and str(voice) not in table:
             measured = await voice_pitch(ctx, voice, language)
             if measured is not None:
                 table[str(voice)] = measured
-        voice_f0 = table.get(str(voice))
-        shift = pitch_shift_toward(estimate.median_f0, voice_f0) if plan.match_voice else 0.0
-        shifts[speaker] = shift
-        report[speaker] = {
-            "median_f0": estimate.median_f0,
-            "voiced_s": estimate.voiced_s,
-            "gender": estimate.gender,
-            "gender_confidence": estimate.confidence,
-            "voice": str(voice),
-            "voice_median_f0": voice_f0,
-            "pitch_shift_semitones": shift,
-        }
+        voice_f0[speaker] = table.get(str(voice))
+        shifts[speaker] = (
+            pitch_shift_toward(estimates[speaker].median_f0, voice_f0[speaker])
+            if plan.match_voice
+            else 0.0
+        )
         synth = registry.synthesizer(voice.engine)
         if isinstance(synth, VoiceCloner) and synth.clones_voice:
             found = await ctx.compute(speaker_reference, ingested, lines, speaker)
             if found is not None:
-                report[speaker]["reference_s"], references[speaker] = found
-    return Casting(voices, shifts, report, references)
+                spans[speaker], references[speaker] = found
+    return Casting(voices, shifts, voice_f0, references, spans)
 
 
 def speaker_reference(
