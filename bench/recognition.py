@@ -12,22 +12,31 @@ Every repetition runs each decoding on each input, the order turning round each 
 table shows median seconds, the ratio to sequential (median of the per-repetition ratios), the
 word error rate and how far word start times moved from the sequential ones.
 
-    PYTHONPATH=src .venv/bin/python bench/recognition.py --reps 3 --batch-sizes 2 4 8
+``--dubs`` also dubs the 62 s input en→en and en→es with the default plan (diarized, heard
+back) under each decoding, interleaved: the source transcript's WER, the hear-back WER the dub
+report gives, lines, flagged lines, and the seconds of the whole dub and of its recognition.
+
+    PYTHONPATH=src .venv/bin/python bench/recognition.py --reps 3 --batch-sizes 2 4 8 --dubs
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
+import tempfile
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from common import (
     CACHE_DIR,
     SAMPLES_DIR,
+    BenchInput,
     bench_settings,
     build_input,
     emit_json,
@@ -37,12 +46,17 @@ from common import (
     print_table,
     revision,
     timed,
+    timed_studio,
     word_error_rate,
 )
 from dubbing_studio import media
 from dubbing_studio.bootstrap import build_registry
+from dubbing_studio.domain.dub import DubPlan
 from dubbing_studio.domain.speech import RECOGNITION_RATE, Transcription
 from dubbing_studio.engines.protocols import SynthesisOptions, TranscribeOptions, Transcriber
+from dubbing_studio.pipeline.artifacts import ArtifactStore
+from dubbing_studio.pipeline.runner import DubPipeline
+from pipeline import StageClock
 
 GAP_S = 1.0  # as pipeline/backcheck.py joins the dubbed lines
 DUBBED_LINES = (  # the Gettysburg Address (1863, public domain), a line per sentence
@@ -92,6 +106,34 @@ def transcriber(batch_size: int) -> Transcriber:
     return build_registry(settings).transcriber("whisper")
 
 
+def dub_figures(decoding: str, batch_size: int, source: BenchInput, target: str) -> dict[str, Any]:
+    """A default dub of ``source`` from a fresh artifact store, recognised with ``batch_size``."""
+    settings = bench_settings()
+    settings.whisper.batch_size = batch_size
+    studio, _ = timed_studio(settings)
+    with tempfile.TemporaryDirectory(prefix="bench-recognition-") as work:
+        clock = StageClock()
+        pipeline = DubPipeline(studio, ArtifactStore(Path(work) / "artifacts"))
+        plan = DubPlan(target_language=target)
+        result, wall_s = timed(
+            lambda: asyncio.run(pipeline.run(source.path, plan, Path(work) / "out", progress=clock))
+        )
+        stages = clock.durations(time.perf_counter())
+    quality = result.report.quality()
+    return {
+        "dub": f"en-{target} / {decoding}",
+        "wall_s": wall_s,
+        "transcribe_s": stages.get("transcribe"),
+        "source_wer": word_error_rate(
+            source.text, " ".join(segment.source_text for segment in result.segments)
+        ),
+        "heard_wer": quality["wer"],
+        "max_line_wer": quality["max_wer"],
+        "lines": len(result.segments),
+        "flagged": quality["lines_flagged"],
+    }
+
+
 def word_starts(result: Transcription) -> list[float]:
     return [word.start for segment in result.segments for word in segment.words]
 
@@ -108,6 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
+    parser.add_argument("--dubs", action="store_true", help="also dub with each decoding")
     args = parser.parse_args()
 
     source = build_input()
@@ -164,6 +207,18 @@ def main() -> None:
             }
             figures["cases"][f"{case.name} / {name}"] = row  # type: ignore[index]
             rows.append([case.name, name, *row.values()])
+    if args.dubs:
+        dubs = [
+            dub_figures(name, size, source, target)
+            for target in ("en", "es")
+            for name, size in [("sequential", 0), *((f"batch {b}", b) for b in args.batch_sizes)]
+        ]
+        figures["dubs"] = dubs
+        print_table(
+            "Default dubs of the 62 s input (diarized, heard back), fresh artifact store",
+            list(dubs[0]),
+            [list(row.values()) for row in dubs],
+        )
     print_table(
         f"Whisper base, sequential vs batched decoding ({args.reps} interleaved reps)",
         ["input", "decoding", "median s", "vs seq", "WER", "words", "moved s", "ordered", "lang"],

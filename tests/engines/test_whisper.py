@@ -6,6 +6,7 @@ import wave
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -211,3 +212,15 @@ def test_windows_group_speech_up_to_whisper_window_and_cut_long_speech_where_qui
     assert all(end - start <= 30.0 for start, end in spans)
     assert all(a[1] <= b[0] for a, b in pairwise(spans))
     assert spans[-1][1] == pytest.approx(79.4)
+
+
+def test_a_region_of_speech_without_words_is_unheard() -> None:
+    def word(start: float, end: float) -> SimpleNamespace:
+        return SimpleNamespace(start=start, end=end)
+
+    segments = [SimpleNamespace(words=[word(0.5, 0.9), word(1.0, 1.6), word(4.1, 4.4)])]
+    speech = [(0.4, 1.8), (2.5, 3.5), (3.9, 4.5), (5.0, 5.2), (7.0, 8.0)]
+
+    unheard = whisper_module._unheard(speech, (0.0, 6.0), segments)  # type: ignore[arg-type]
+
+    assert unheard == [(2.5, 3.5)]  # 5.0-5.2 is too short to ask again; 7.0 is another run
