@@ -167,7 +167,10 @@ class WhisperTranscriber(Engine, Transcriber):
         window after another, with the same words. Each window is decoded once, whole, at
         temperature 0, without the previous window's text as prompt (no fallback loop to
         fall into). Decoded whole, a window now and then ends before its last short sentence:
-        a region of speech that got no word is decoded again on its own. None: no speech."""
+        where the caller gave the language, a region of speech that got no word is decoded
+        again on its own. (A detected run may start with a moment of the next language that
+        no word of the run's language fits: ``pipeline/recognise.py`` hears such gaps again in
+        their neighbour's language.) None: no speech."""
         from faster_whisper import BatchedInferencePipeline
 
         windows = _windows(samples, speech, *run)
@@ -186,7 +189,7 @@ class WhisperTranscriber(Engine, Transcriber):
         )
         found, info = decode(language=language, clip_timestamps=windows)
         segments = list(found)
-        if options.word_timestamps:
+        if options.word_timestamps and options.language is not None:
             missed = _unheard(speech, run, segments)
             alone = [
                 window
