@@ -35,6 +35,11 @@ class WhisperSettings(BaseModel):
     # slower. (The phrase it repeated in jfk.flac's en→en dub was the ducked original voice
     # under the dub, which beam 5 hears twice as well; a separated background has none.)
     beam_size: int = Field(5, description="Beam width; 1 is greedy and about 30% faster.")
+    batch_size: int = Field(
+        4,
+        description="Windows of speech (up to 30 s each) encoded and decoded together; 0 "
+        "decodes one window after another, with temperature fallback.",
+    )
     vad: bool = Field(True, description="Skip non-speech with the bundled Silero VAD.")
     download_root: Path | None = Field(None, description="Where hub models are cached.")
 

@@ -6,6 +6,7 @@ import wave
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.engines.local import whisper as whisper_module
 from dubbing_studio.engines.local.whisper import WhisperTranscriber
 from dubbing_studio.engines.protocols import TranscribeOptions
+from dubbing_studio.media import decode_audio
 from tests.metrics import word_error_rate
 
 JFK = (
@@ -139,3 +141,86 @@ def test_unknown_task_is_refused_before_loading(samples_dir: Path) -> None:
     with pytest.raises(InvalidInput, match="summarise"):
         engine.transcribe(samples_dir / "jfk.flac", TranscribeOptions(task="summarise"))
     assert engine.info().extra["loaded"] is False
+
+
+def _mono(samples_dir: Path, name: str, channel: int | None = None) -> FloatAudio:
+    samples, _ = decode_audio(
+        samples_dir / name, sample_rate=16_000, channels="mono", channel=channel
+    )
+    return samples
+
+
+@pytest.mark.slow
+def test_batched_decoding_hears_a_long_recording_as_sequential_decoding_does(
+    whisper_base: WhisperTranscriber,
+    models_dir: Path,
+    samples_dir: Path,
+    write_wav: Callable[[FloatAudio, int], Path],
+) -> None:
+    # 46 s: more speech than one 30 s window, with a 3 s pause that starts a new window.
+    pieces = [
+        _mono(samples_dir, "jfk.flac"),
+        _mono(samples_dir, "stereo_diarization.wav", 0),
+        _mono(samples_dir, "stereo_diarization.wav", 1),
+    ]
+    pause = np.zeros(8_000, dtype=np.float32)
+    audio = np.concatenate(
+        [*(p for piece in pieces for p in (piece, pause)), np.zeros(48_000, np.float32)]
+        + [p for piece in pieces for p in (piece, pause)]
+    )
+    path = write_wav(audio, 16_000)
+    reference = " ".join([JFK, LEFT, RIGHT] * 2)
+    sequential = WhisperTranscriber(
+        WhisperSettings(batch_size=0), idle_ttl_s=3600, cache_dir=models_dir
+    )
+    options = TranscribeOptions(word_timestamps=True, language_per_region=True)
+
+    batched_result = whisper_base.transcribe(path, options)
+    sequential_result = sequential.transcribe(path, options)
+
+    assert whisper_base.model_id != sequential.model_id  # stored transcripts are not shared
+    for result in (batched_result, sequential_result):
+        assert word_error_rate(reference, result.text) <= 0.05, result.text
+        assert result.language == "en"
+        assert {segment.language for segment in result.segments} == {"en"}
+    words = [word for segment in batched_result.segments for word in segment.words]
+    heard = [word for segment in sequential_result.segments for word in segment.words]
+    assert len(words) == len(heard)
+    assert all(0.0 <= word.start <= word.end <= batched_result.duration for word in words)
+    assert all(a.start <= b.start for a, b in pairwise(words))
+    # The same words at nearly the same times; a word after a pause may start anywhere in it.
+    moved = sorted(abs(a.start - b.start) for a, b in zip(words, heard, strict=True))
+    assert moved[len(moved) // 2] <= 0.05 and moved[-1] <= 0.6, moved
+    silence_start = sum(len(piece) + len(pause) for piece in pieces) / 16_000
+    assert not any(
+        silence_start < (word.start + word.end) / 2 < silence_start + 3.0 for word in words
+    )
+
+
+def test_windows_group_speech_up_to_whisper_window_and_cut_long_speech_where_quiet() -> None:
+    rng = np.random.default_rng(0)
+    samples = rng.uniform(-0.5, 0.5, 80 * 16_000).astype(np.float32)
+    samples[int(33.0 * 16_000) : int(33.1 * 16_000)] = 0.0  # the quiet spot in 70 s of talk
+    speech = [(0.5, 3.0), (3.5, 6.0), (9.0, 79.0)]
+
+    windows = whisper_module._windows(samples, speech, 0.0, 80.0)
+
+    spans = [(window["start"], window["end"]) for window in windows]
+    assert spans[0] == pytest.approx((0.1, 6.4))  # a short pause joins, padding either side
+    assert spans[1][0] == pytest.approx(8.6)  # 3 s of silence start a new window
+    assert spans[1][1] == pytest.approx(33.05, abs=0.1)  # cut in the quiet tenth of a second
+    assert all(end - start <= 30.0 for start, end in spans)
+    assert all(a[1] <= b[0] for a, b in pairwise(spans))
+    assert spans[-1][1] == pytest.approx(79.4)
+
+
+def test_a_region_of_speech_without_words_is_unheard() -> None:
+    def word(start: float, end: float) -> SimpleNamespace:
+        return SimpleNamespace(start=start, end=end)
+
+    segments = [SimpleNamespace(words=[word(0.5, 0.9), word(1.0, 1.6), word(4.1, 4.4)])]
+    speech = [(0.4, 1.8), (2.5, 3.5), (3.9, 4.5), (5.0, 5.2), (7.0, 8.0)]
+
+    unheard = whisper_module._unheard(speech, (0.0, 6.0), segments)  # type: ignore[arg-type]
+
+    assert unheard == [(2.5, 3.5)]  # 5.0-5.2 is too short to ask again; 7.0 is another run
