@@ -148,10 +148,12 @@ def words_in_order(result: Transcription) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="jfk.flac and the hear-back, once")
+    parser.add_argument("--reps", type=int, default=None, help="default 3, quick 1")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
     parser.add_argument("--dubs", action="store_true", help="also dub with each decoding")
     args = parser.parse_args()
+    reps = args.reps or (1 if args.quick else 3)
 
     source = build_input()
     dub_source = TranscribeOptions(word_timestamps=True, language_per_region=True)
@@ -164,7 +166,7 @@ def main() -> None:
             TranscribeOptions(language="en", word_timestamps=True),
         ),
         Case("jfk.flac", SAMPLES_DIR / "jfk.flac", source.texts[0], dub_source),
-    ]
+    ][1 if args.quick else 0 :]
     decoders = {"sequential": transcriber(0)} | {
         f"batch {size}": transcriber(size) for size in args.batch_sizes
     }
@@ -174,7 +176,7 @@ def main() -> None:
     seconds: dict[tuple[str, str], list[float]] = {}
     results: dict[tuple[str, str], Transcription] = {}
     names = list(decoders)
-    for rep in range(args.reps):
+    for rep in range(reps):
         order = names[rep % len(names) :] + names[: rep % len(names)]
         for case in cases:
             for name in order if rep % 2 == 0 else order[::-1]:
@@ -183,7 +185,18 @@ def main() -> None:
                 results[case.name, name] = result
 
     rows: list[list[object]] = []
-    figures: dict[str, object] = {"machine": machine(), "revision": revision(), "cases": {}}
+    figures: dict[str, object] = {
+        "bench": "recognition",
+        "quick": args.quick,
+        "reps": reps,
+        "input": {
+            "cases": [case.name for case in cases],
+            "duration_s": sum(results[case.name, "sequential"].duration for case in cases),
+        },
+        "machine": machine(),
+        "revision": revision(),
+        "cases": {},
+    }
     for case in cases:
         baseline = seconds[case.name, "sequential"]
         before = word_starts(results[case.name, "sequential"])
@@ -220,7 +233,7 @@ def main() -> None:
             [list(row.values()) for row in dubs],
         )
     print_table(
-        f"Whisper base, sequential vs batched decoding ({args.reps} interleaved reps)",
+        f"Whisper base, sequential vs batched decoding ({reps} interleaved reps)",
         ["input", "decoding", "median s", "vs seq", "WER", "words", "moved s", "ordered", "lang"],
         rows,
     )

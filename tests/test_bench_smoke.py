@@ -151,3 +151,17 @@ def test_steps_bench_quick() -> None:
     assert figures["one_call_s"] > 0 and figures["chain_s"] > 0 and figures["chain_ratio"] > 0
     steps = {"recognise", "translate", "synthesize", "hear_back", "mix"}
     assert set(figures["reentry_s"]) == set(figures["reentry_share"]) == steps
+
+
+def test_recognition_bench_quick() -> None:
+    figures = _run_quick("recognition.py")
+    cases = figures["cases"]
+    assert set(cases) == {
+        f"{case} / {decoding}"
+        for case in ("hear-back", "jfk.flac")
+        for decoding in ("sequential", "batch 4")
+    }
+    for name, case in cases.items():
+        assert case["median_s"] > 0 and case["vs_sequential"] > 0, name
+        assert case["words"] > 0 and case["words_in_order"] is True, name
+        assert case["language"] == "en", name
