@@ -13,6 +13,7 @@ from dubbing_studio.bootstrap import build_studio
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.jobs import DubBatch, JobStatus
 from dubbing_studio.jobs import DubStore
+from dubbing_studio.jobs.store import EVENT_PAGE
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.services.batches import BatchService
 from dubbing_studio.services.dubs import DubService
@@ -97,3 +98,18 @@ async def test_a_batch_follower_looks_again_after_the_configured_poll(
     view = await next_of(batch)
     assert view.status == "running" and view.progress == 0.25
     assert hub.waits and set(hub.waits) == {0.05}
+
+
+async def test_a_dub_follower_reads_on_after_a_full_page(store: DubStore, tmp_path: Path) -> None:
+    """More events than one query returns are all read before the follower waits."""
+    hub = RecordingHub()
+    dubs = service_with(store, tmp_path, HOUR_S, hub)
+    store.create_job(make_job("long", 0))
+    for index in range(EVENT_PAGE + 3):
+        store.add_event("long", "progress", {"index": index})
+    follower = dubs.follow("long", 0)
+
+    seen = [(await next_of(follower)).data["index"] for _ in range(EVENT_PAGE + 3)]
+
+    assert seen == list(range(EVENT_PAGE + 3))
+    assert hub.waits == []

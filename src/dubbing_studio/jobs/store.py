@@ -56,6 +56,7 @@ from dubbing_studio.jobs.schema import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+EVENT_PAGE = 500  # events read at most per query; a follower reads on at once after a full one
 _WRITE = "dubbing_studio_write"  # execution option marking a write transaction
 _QUEUED = JobStatus.QUEUED.value
 _RUNNING = JobStatus.RUNNING.value
@@ -523,7 +524,7 @@ class DubStore:
                 session.execute(select(func.pg_notify(EVENTS_CHANNEL, job_id)))
         return job_event
 
-    def events_after(self, job_id: str, after_seq: int, limit: int = 500) -> list[JobEvent]:
+    def events_after(self, job_id: str, after_seq: int, limit: int = EVENT_PAGE) -> list[JobEvent]:
         """Events numbered above ``after_seq``, in order: an SSE client's resume point."""
         with self._reads.begin() as session:
             rows = session.scalars(

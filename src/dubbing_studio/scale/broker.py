@@ -229,14 +229,15 @@ class HealthProbe:
         self._max_age_s = max_age_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._last: ServerHealth | None = None
-        self._asked_at = 0.0
+        # One tuple, swapped whole: a reader without the lock never pairs one answer with
+        # another's time.
+        self._answer: tuple[float, ServerHealth] | None = None
 
     def fresh(self) -> ServerHealth | None:
         """The last answer while it is younger than ``max_age_s``; never blocks."""
-        last = self._last
-        if last is not None and self._clock() - self._asked_at < self._max_age_s:
-            return last
+        answer = self._answer
+        if answer is not None and self._clock() - answer[0] < self._max_age_s:
+            return answer[1]
         return None
 
     def probe(self) -> ServerHealth:
@@ -248,7 +249,7 @@ class HealthProbe:
                 found = ServerHealth(
                     {name: _ping(ping) for name, ping in self._pings}, datetime.now(UTC)
                 )
-                self._last, self._asked_at = found, asked_at
+                self._answer = (asked_at, found)
             return found
 
 

@@ -33,7 +33,7 @@ from dubbing_studio.domain.errors import (
 from dubbing_studio.domain.jobs import DubJob, JobEvent, JobStatus
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.jobs.runner import JobRunner
-from dubbing_studio.jobs.store import DubStore
+from dubbing_studio.jobs.store import EVENT_PAGE, DubStore
 from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback, digest_file
 from dubbing_studio.pipeline.casting import cast_voices, parse_voice
 from dubbing_studio.pipeline.context import (
@@ -622,6 +622,8 @@ class DubService:
                 return
             if events and events[-1].type == "done" and job.status.finished:
                 return
+            if len(events) >= EVENT_PAGE:  # a full page: more are stored already
+                continue
             if job.status.finished and not events:
                 # Finished before ``after`` (a reconnect after the end): one short look for
                 # a late "done", then stop.
