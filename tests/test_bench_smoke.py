@@ -165,3 +165,11 @@ def test_recognition_bench_quick() -> None:
         assert case["median_s"] > 0 and case["vs_sequential"] > 0, name
         assert case["words"] > 0 and case["words_in_order"] is True, name
         assert case["language"] == "en", name
+
+
+def test_cpu_budget_bench_quick() -> None:
+    figures = _run_quick("cpu_budget.py")
+    assert figures["cpu_s"] > 0 and figures["wall_s"] > 0
+    assert sum(figures["cpu_s_by_work"].values()) <= figures["cpu_s"] * 1.01
+    assert any(work.startswith("whisper:") for work in figures["cpu_s_by_work"])
+    assert figures["calls"].keys() == figures["cpu_s_by_work"].keys()

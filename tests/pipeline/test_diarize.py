@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -186,16 +186,16 @@ class _LoudnessEncoder:
     def available(self) -> tuple[bool, str]:
         return self.ok, "" if self.ok else "stand-in not installed; pip install it"
 
-    def embed(self, samples_16k_mono: FloatAudio) -> Embedding | None:
-        self.lengths.append(len(samples_16k_mono))
-        loud = float(np.abs(samples_16k_mono).mean()) > 0.3
-        return np.array([1.0, 0.0] if loud else [0.0, 1.0], dtype=np.float32)
+    def embed(self, clips: Sequence[FloatAudio]) -> list[Embedding | None]:
+        self.lengths.extend(len(clip) for clip in clips)
+        louds = [float(np.abs(clip).mean()) > 0.3 for clip in clips]
+        return [np.array([1.0, 0.0] if loud else [0.0, 1.0], dtype=np.float32) for loud in louds]
 
 
 class _RefusingEncoder(_LoudnessEncoder):
     """An encoder that must not be asked."""
 
-    def embed(self, samples_16k_mono: FloatAudio) -> Embedding | None:
+    def embed(self, clips: Sequence[FloatAudio]) -> list[Embedding | None]:
         raise AssertionError("the encoder was asked to embed a line")
 
 
@@ -301,7 +301,7 @@ def test_one_speakers_lines_skip_the_encoder_and_several_speakers_do_not(
 
 def _embed(encoder: ResemblyzerEncoder, layout: _Layout) -> list[Embedding | None]:
     audio, spans, _ = layout
-    return [encoder.embed(audio[round(start * RATE) : round(end * RATE)]) for start, end in spans]
+    return encoder.embed([audio[round(start * RATE) : round(end * RATE)] for start, end in spans])
 
 
 def _embed_with_torch(layout: _Layout) -> list[Embedding | None]:
@@ -339,15 +339,34 @@ def test_the_numpy_network_is_resemblyzers(
     torch.set_num_threads(1)
     network = VoiceEncoder("cpu", verbose=False)
     jfk, left, right = speech
-    for line in (jfk, left, right[: int(1.5 * RATE)]):
+    lines = [jfk, left, right[: int(1.5 * RATE)]]  # the last one shorter than a partial
+    for line, embedded in zip(lines, encoder.embed(lines), strict=True):
         speech_only = encoder_parts._trim_long_silences(encoder_parts._raise_volume(line, -30))
         mels = encoder_parts._partials(encoder_parts.mel_power(speech_only))
         with torch.inference_mode():
             expected = network(torch.from_numpy(mels)).numpy()
         mean = expected.mean(axis=0)
-        embedded = encoder.embed(line)
         assert embedded is not None
         assert 1 - float(embedded @ (mean / np.linalg.norm(mean))) < 1e-5
+
+
+def test_clips_embedded_together_are_embedded_as_alone(
+    encoder: ResemblyzerEncoder,
+    speech: tuple[FloatAudio, FloatAudio, FloatAudio],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batching the clips' partials (several batches here, and a partial shorter than the
+    others) gives each clip the embedding it gets alone; clips too short get None."""
+    jfk, left, right = speech
+    clips = [jfk, right[: int(0.5 * RATE)], left, right[: int(1.5 * RATE)], right]
+    alone = [encoder.embed([clip])[0] for clip in clips]
+    monkeypatch.setattr(encoder_parts, "_BATCH_PARTIALS", 4)
+    together = encoder.embed(clips)
+    assert alone[1] is None and together[1] is None
+    for single, batched in zip(alone, together, strict=True):
+        if single is not None:
+            assert batched is not None
+            assert 1 - float(single @ batched) < 1e-6
 
 
 def _expected(speakers: list[str]) -> list[str]:

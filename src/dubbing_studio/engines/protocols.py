@@ -10,6 +10,7 @@ cache keys include it, so switching a model recomputes that stage and reuses the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -190,8 +191,9 @@ class SpeakerEncoder(Protocol):
         """Whether it can run here and, if not, why (with the fix)."""
         ...
 
-    def embed(self, samples_16k_mono: FloatAudio) -> npt.NDArray[np.float32] | None:
-        """A unit vector, or None when the audio holds too little speech to tell a voice."""
+    def embed(self, clips: Sequence[FloatAudio]) -> list[npt.NDArray[np.float32] | None]:
+        """For each clip of 16 kHz mono speech, a unit vector, or None when it holds too
+        little speech to tell a voice (all at once: an encoder may batch them)."""
         ...
 
     def warm(self) -> None:

@@ -131,13 +131,10 @@ def diarize(
     """A speaker label for each line span: "S1", "S2"… in order of first appearance."""
     if rate != SAMPLE_RATE:
         raise InvalidInput(f"Diarization takes {SAMPLE_RATE} Hz audio, not {rate} Hz.")
-    embeddings = [
-        encoder.embed(audio_16k_mono[round(start * rate) : round(end * rate)])
-        if end - start >= MIN_SPEECH_S
-        else None
-        for start, end in spans
-    ]
-    return assign_speakers(spans, embeddings)
+    long_enough = [i for i, (start, end) in enumerate(spans) if end - start >= MIN_SPEECH_S]
+    clips = [audio_16k_mono[round(start * rate) : round(end * rate)] for start, end in spans]
+    embedded = dict(zip(long_enough, encoder.embed([clips[i] for i in long_enough]), strict=True))
+    return assign_speakers(spans, [embedded.get(i) for i in range(len(spans))])
 
 
 def assign_speakers(
