@@ -4,9 +4,11 @@ encoder on real speech and through the pipeline (with the ``speakers`` extra ins
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -320,12 +322,28 @@ def _embed_with_torch(layout: _Layout) -> list[Embedding | None]:
             line = audio[round(start * RATE) : round(end * RATE)]
             speech = encoder_parts._trim_long_silences(encoder_parts._raise_volume(line, -30))
             mels = torch.from_numpy(encoder_parts._partials(encoder_parts.mel_power(speech)))
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                mean = network(mels).float().numpy().mean(axis=0)
+            mean = _bf16_forward(network, mels).mean(axis=0)
             vectors.append((mean / np.linalg.norm(mean)).astype(np.float32))
     finally:
         torch.set_num_threads(threads)
     return vectors
+
+
+def _bf16_forward(network: Any, mels: Any) -> npt.NDArray[np.float32]:
+    """The network's output under bf16 autocast, where this CPU's oneDNN has a bf16 LSTM.
+    Without one (AVX2 only: "could not create a primitive descriptor"), bf16 precision is
+    emulated: weights and input rounded to bf16, then run in float32."""
+    import torch
+
+    with torch.inference_mode():
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return network(mels).float().numpy()  # type: ignore[no-any-return]
+        except RuntimeError as error:
+            if "primitive descriptor" not in str(error):
+                raise
+        rounded = copy.deepcopy(network).to(torch.bfloat16).float()
+        return rounded(mels.to(torch.bfloat16).float()).numpy()  # type: ignore[no-any-return]
 
 
 def test_the_numpy_network_is_resemblyzers(
