@@ -9,8 +9,9 @@ worker, then ``dubs`` dubs submitted at once, each finished when its stream on t
 node (below) ends. Each dub is of a different input (JFK with its own length of trailing
 silence) and has its own forced glossary term (so its own translation and speech), so no
 dub finds another's artifacts. While the dubs run, ``/health`` is polled 10 times a second
-(p50/p99) and the API process's CPU is read from /proc (the dubs' statuses are not polled
-there: one look each at the end). Scaling efficiency = (2-worker rate / 1-worker rate) / 2.
+(p50/p99) and the API process's CPU is read from /proc, with its children's (the media fork
+server and the children it forked; the dubs' statuses are not polled there: one look each
+at the end). Scaling efficiency = (2-worker rate / 1-worker rate) / 2.
 
 Each worker count runs twice. "workers pinned": only the workers are pinned (to cores 0, or 0
 and 1); the API nodes, PostgreSQL, Redis and this script float over every core, so the
@@ -365,7 +366,9 @@ def _p99(values: list[float]) -> float:
 
 
 def _cpu_by_kind(processes: dict[str, list[Node]], services: Services) -> dict[str, float]:
-    cpu = {kind: sum(_cpu_s(n.process.pid) for n in nodes) for kind, nodes in processes.items()}
+    cpu = {
+        kind: sum(_tree_cpu_s(n.process.pid) for n in nodes) for kind, nodes in processes.items()
+    }
     return {**cpu, **services.cpu_s(), "machine": _machine_busy_s()}
 
 

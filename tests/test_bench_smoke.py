@@ -131,6 +131,8 @@ def test_media_bench_quick() -> None:
     assert set(operations) == {"probe", "decode 16 kHz mono"}
     for measured in operations.values():
         assert measured["in_process_ms"] > 0 and measured["child_ms"] > 0
+        assert measured["forked_ms"] > 0 and measured["child_cpu_s"] > 0
+        assert measured["forked_cpu_s"] > 0  # the forked child's CPU is counted, not lost
     assert figures["added_per_dub_s"] > 0
 
 

@@ -22,6 +22,7 @@ from dubbing_studio.engines.openai_compat import register_openai_engines
 from dubbing_studio.engines.plugins import load_engine_plugins
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
+from dubbing_studio.media.sandbox import ForkServer
 from dubbing_studio.pipeline.context import EngineBundle
 from dubbing_studio.services.language_id import LanguageIdentifier
 from dubbing_studio.services.studio import Studio
@@ -80,6 +81,7 @@ def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> 
         gate=EngineGate(settings.engine_concurrency, niceness=settings.worker_niceness),
         language_id=LanguageIdentifier(),
         speaker_encoder=ResemblyzerEncoder(settings.model_idle_ttl_s),
+        media_sandbox=ForkServer(),
     )
 
 
@@ -136,6 +138,7 @@ def dub_engines(studio: Studio) -> EngineBundle:
         registry=studio.registry,
         gate=studio.gate,
         speaker_encoder=studio.speaker_encoder,
+        media_sandbox=studio.media_sandbox,
     )
 
 

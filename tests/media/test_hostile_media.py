@@ -18,6 +18,7 @@ from dubbing_studio.domain.errors import (
 from dubbing_studio.media import (
     Channels,
     ChildLimits,
+    ChildPerCall,
     decode_audio,
     decode_untrusted,
     probe,
@@ -25,8 +26,8 @@ from dubbing_studio.media import (
     probe_untrusted,
     write_audio,
 )
-from dubbing_studio.media import untrusted as untrusted_module
 from dubbing_studio.media.probe import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from dubbing_studio.media.sandbox import ForkServer, Sandbox
 from tests.media.hostile import (
     HOSTILE_FILES,
     LYING_MP3_SECONDS,
@@ -215,23 +216,40 @@ def test_a_window_past_the_end_is_empty(jfk: Path) -> None:
         ("babble", "gave no answer"),
     ],
 )
+@pytest.mark.parametrize("sandbox_kind", ["child per call", "fork server"])
 def test_a_crashing_or_runaway_child_is_a_400_and_leaves_nothing(
-    how: str, reason: str, tmp_path: Path, work_dir: Path, monkeypatch: pytest.MonkeyPatch
+    how: str, reason: str, sandbox_kind: str, tmp_path: Path, work_dir: Path
 ) -> None:
-    monkeypatch.setattr(untrusted_module, "WORKER_MODULE", "tests.media.crashing_worker")
     path = tmp_path / f"{how}.wav"
     path.write_bytes(pcm_wav())
     limits = ChildLimits(base_cpu_s=1, wall_slack_s=1)  # CPU 1 s, wall 3 s
-    with pytest.raises(UndecodableMedia, match=reason) as caught:
-        decode_untrusted(path, work_dir=work_dir, limits=limits)
+    sandbox: Sandbox = (
+        ChildPerCall("tests.media.crashing_worker")
+        if sandbox_kind == "child per call"
+        else ForkServer("tests.media.crashing_worker")
+    )
+    try:
+        with pytest.raises(UndecodableMedia, match=reason) as caught:
+            decode_untrusted(path, work_dir=work_dir, limits=limits, sandbox=sandbox)
+    finally:
+        sandbox.close()
     assert caught.value.status_code == 400
     assert list(work_dir.glob("*")) == []
 
 
-def test_the_child_cannot_use_more_memory_than_allowed(tmp_path: Path, work_dir: Path) -> None:
-    """Too little address space even to start: a clean 400, not a dead server."""
+@pytest.mark.parametrize("sandbox", [ChildPerCall(), ForkServer()], ids=["per call", "forked"])
+def test_the_child_cannot_use_more_memory_than_allowed(
+    sandbox: Sandbox, tmp_path: Path, work_dir: Path
+) -> None:
+    """Too little address space even to start (or, forked, to allocate anything): a clean
+    400, not a dead server."""
     path = tmp_path / "tone.wav"
     path.write_bytes(pcm_wav())
-    with pytest.raises(UndecodableMedia):
-        decode_untrusted(path, work_dir=work_dir, limits=ChildLimits(memory_mb=64))
+    try:
+        with pytest.raises(UndecodableMedia):
+            decode_untrusted(
+                path, work_dir=work_dir, limits=ChildLimits(memory_mb=64), sandbox=sandbox
+            )
+    finally:
+        sandbox.close()
     assert list(work_dir.glob("*")) == []

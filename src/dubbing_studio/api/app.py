@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, studio: Studio | None = None) -
                 await anyio.to_thread.run_sync(relay.stop)
             stop_metrics()
             studio.gate.close()
+            studio.media_sandbox.close()
 
     app = FastAPI(
         title="AI Dubbing Studio",

@@ -25,3 +25,4 @@ async def serve_stdio(settings: Settings) -> None:
             await server.run_stdio_async()
     finally:
         studio.gate.close()
+        studio.media_sandbox.close()

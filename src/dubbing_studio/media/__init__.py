@@ -5,7 +5,9 @@
 - ``decode_audio``: float32 PCM at any rate, mono, stereo or one channel, capped in length.
 - ``probe_untrusted`` / ``decode_untrusted`` / ``convert_untrusted`` (and
   ``probe_and_decode_untrusted``, both in one child): the same for uploads, in a child
-  process with resource limits, so a file that crashes FFmpeg costs one request.
+  process with resource limits, so a file that crashes FFmpeg costs one request; the
+  child comes from a ``Sandbox``: a new Python each time (``ChildPerCall``, the default) or
+  forked from a pre-started server (``ForkServer``, for long-running processes).
 - ``encode_audio`` / ``write_audio`` / ``StreamingEncoder``: mp3, opus, aac, flac, wav, pcm, m4a.
 - ``resample``, ``time_stretch``, ``loudness``, ``normalize_loudness``: for fitting and
   mixing dubbed speech.
@@ -34,6 +36,7 @@ from dubbing_studio.media.files import (
 from dubbing_studio.media.mux import mux_dub
 from dubbing_studio.media.pitch import pitch_shift, shift_voice, track_f0
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
+from dubbing_studio.media.sandbox import ChildPerCall, ForkServer, Sandbox
 from dubbing_studio.media.sniff import SNIFF_BYTES, sniff
 from dubbing_studio.media.source import ALLOWED_DEMUXERS, FORMAT_WHITELIST, open_input
 from dubbing_studio.media.testpattern import music_bed, over_music, speech_reel, speech_video
@@ -54,7 +57,10 @@ __all__ = [
     "AudioStreamInfo",
     "Channels",
     "ChildLimits",
+    "ChildPerCall",
+    "ForkServer",
     "MediaInfo",
+    "Sandbox",
     "StreamingEncoder",
     "VideoStreamInfo",
     "content_type",

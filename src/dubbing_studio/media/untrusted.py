@@ -7,7 +7,8 @@ space, CPU seconds and output size, with a wall-clock timeout here; it writes at
 channels of float32 PCM (``floatwav``), which this process reads as plain numbers. Any way the
 child fails becomes a domain error: its own (400/413/415, as in-process), or
 ``UndecodableMedia`` (400) when it crashed, ran out of limits or time. Temporary files are
-removed on every path.
+removed on every path. Where the child comes from is the caller's ``sandbox``
+(``media.sandbox``): a new Python by default, or a fork of a pre-started server.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +35,10 @@ from dubbing_studio.media.decode import Channels, DecodeOptions, shape_channels
 from dubbing_studio.media.files import temp_path
 from dubbing_studio.media.floatwav import read_float_wav
 from dubbing_studio.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
+from dubbing_studio.media.sandbox import ChildPerCall, ChildTimedOut, Sandbox
 from dubbing_studio.media.source import local_file
 
 log = logging.getLogger(__name__)
-
-WORKER_MODULE = "dubbing_studio.media.worker"
-"""What the child runs (``python -m``); tests point it at a worker that crashes on purpose."""
 
 _ERRORS: dict[str, type[StudioError]] = {
     cls.__name__: cls
@@ -74,6 +71,7 @@ class ChildLimits:
 
 
 DEFAULT_LIMITS = ChildLimits()
+CHILD_PER_CALL = ChildPerCall()
 
 
 def probe_untrusted(
@@ -82,6 +80,7 @@ def probe_untrusted(
     max_duration_s: float | None = None,
     require_audio: bool = True,
     limits: ChildLimits = DEFAULT_LIMITS,
+    sandbox: Sandbox = CHILD_PER_CALL,
 ) -> MediaInfo:
     """``media.probe`` in a child process: the same answers and errors, and
     ``UndecodableMedia`` when the file crashes or exhausts the child."""
@@ -94,6 +93,7 @@ def probe_untrusted(
         },
         limits,
         limits.cpu_s(None),
+        sandbox,
     )
     return _media_info(reply["info"])
 
@@ -103,6 +103,7 @@ def decode_untrusted(
     *,
     work_dir: str | os.PathLike[str] | None = None,
     limits: ChildLimits = DEFAULT_LIMITS,
+    sandbox: Sandbox = CHILD_PER_CALL,
     **options: Unpack[DecodeOptions],
 ) -> tuple[FloatAudio, int]:
     """``media.decode_audio`` in a child process: same options, shapes and errors. The
@@ -110,7 +111,7 @@ def decode_untrusted(
     folder = Path(work_dir or tempfile.gettempdir())
     folder.mkdir(parents=True, exist_ok=True)
     with temp_path(folder, ".wav") as wav:
-        convert_untrusted(path, wav, limits=limits, **options)
+        convert_untrusted(path, wav, limits=limits, sandbox=sandbox, **options)
         frames, rate = read_float_wav(wav)
     return shape_channels(frames, options), rate
 
@@ -122,6 +123,7 @@ def probe_and_decode_untrusted(
     max_duration_s: float | None = None,
     work_dir: str | os.PathLike[str] | None = None,
     limits: ChildLimits = DEFAULT_LIMITS,
+    sandbox: Sandbox = CHILD_PER_CALL,
 ) -> tuple[MediaInfo, FloatAudio, int]:
     """``probe_untrusted`` and then ``decode_untrusted`` in one child, one start-up less
     (about half a second of a Python with PyAV and NumPy): audio with two channels decodes
@@ -137,7 +139,7 @@ def probe_and_decode_untrusted(
             "require_audio": True,
             "decode": {"out": str(wav.resolve()), "options": options},
         }
-        reply = _run_child(request, limits, limits.cpu_s(max_duration_s))
+        reply = _run_child(request, limits, limits.cpu_s(max_duration_s), sandbox)
         frames, rate = read_float_wav(wav)
     channels: Channels = "stereo" if reply["channels"] == 2 else "mono"
     return _media_info(reply["info"]), shape_channels(frames, {"channels": channels}), rate
@@ -148,6 +150,7 @@ def convert_untrusted(
     out: str | os.PathLike[str],
     *,
     limits: ChildLimits = DEFAULT_LIMITS,
+    sandbox: Sandbox = CHILD_PER_CALL,
     **options: Unpack[DecodeOptions],
 ) -> None:
     """Decode in a child process into ``out``, a float32 WAV (one channel for ``"mono"`` or
@@ -162,10 +165,13 @@ def convert_untrusted(
         },
         limits,
         limits.cpu_s(options.get("max_duration_s")),
+        sandbox,
     )
 
 
-def _run_child(request: dict[str, Any], limits: ChildLimits, cpu_s: float) -> dict[str, Any]:
+def _run_child(
+    request: dict[str, Any], limits: ChildLimits, cpu_s: float, sandbox: Sandbox
+) -> dict[str, Any]:
     request = {
         **request,
         "memory_bytes": limits.memory_mb * 1024 * 1024,
@@ -175,15 +181,8 @@ def _run_child(request: dict[str, Any], limits: ChildLimits, cpu_s: float) -> di
     wall_s = limits.wall_s(cpu_s)
     name = Path(request["path"]).name
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", WORKER_MODULE, json.dumps(request)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=wall_s,
-            env=_child_environment(),
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
+        done = sandbox.run(request, wall_s)
+    except ChildTimedOut as e:
         log.warning("media child timed out after %.0f s on %s", wall_s, name)
         raise UndecodableMedia(
             f"The media could not be read within {wall_s:.0f} s; it was stopped."
@@ -216,12 +215,6 @@ def _crash_reason(returncode: int) -> str:
     except ValueError:
         name = f"signal {number}"
     return f"the decoder crashed on it ({name})"
-
-
-def _child_environment() -> dict[str, str]:
-    """One math thread: a many-core machine's BLAS would reserve memory per core at import,
-    which the child's address-space limit would refuse."""
-    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def _media_info(data: dict[str, Any]) -> MediaInfo:

@@ -15,6 +15,7 @@ from dubbing_studio.domain.dub import DubPlan, Segment
 from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.engines.protocols import SpeakerEncoder
 from dubbing_studio.engines.registry import EngineRegistry
+from dubbing_studio.media.sandbox import Sandbox
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 
 T = TypeVar("T")
@@ -58,6 +59,9 @@ class DubEngines(Protocol):
     @property
     def speaker_encoder(self) -> SpeakerEncoder: ...
 
+    @property
+    def media_sandbox(self) -> Sandbox: ...
+
 
 class KeyedLocks:
     """One asyncio lock per artifact key, shared by the runs of one pipeline: two dubs of the
@@ -89,6 +93,7 @@ class EngineBundle:
     registry: EngineRegistry
     gate: EngineGate
     speaker_encoder: SpeakerEncoder
+    media_sandbox: Sandbox
 
 
 @dataclass

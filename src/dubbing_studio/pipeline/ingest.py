@@ -50,12 +50,15 @@ def _recognition_audio(
     limit = ctx.studio.settings.max_duration_s
     stored = tuple(channels) if all(p.exists() for p in channels) else (mono,)
     if stored[0].exists():
-        return media.probe_untrusted(source, max_duration_s=limit), stored
+        return media.probe_untrusted(
+            source, max_duration_s=limit, sandbox=ctx.studio.media_sandbox
+        ), stored
     info, samples, rate = media.probe_and_decode_untrusted(
         source,
         sample_rate=RECOGNITION_RATE,
         max_duration_s=limit,
         work_dir=ctx.studio.settings.temp_dir,
+        sandbox=ctx.studio.media_sandbox,
     )
     if samples.ndim == 2 and panned_speakers(samples):
         for index, path in enumerate(channels):

@@ -306,6 +306,7 @@ class DubPipeline:
             channels="stereo",
             max_duration_s=self.studio.settings.max_duration_s,
             work_dir=self.studio.settings.temp_dir,
+            sandbox=self.studio.media_sandbox,
         )
         policy = replace(
             ctx.plan.mix, background=background_mode(ctx.plan.mix, self.studio.registry)

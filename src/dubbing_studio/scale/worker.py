@@ -165,6 +165,7 @@ class WorkerNode:
             self.broker.client.hdel(WORKERS_KEY, self.name)
         self.store.close()
         self.studio.gate.close()
+        self.studio.media_sandbox.close()
 
     def _loop_main(self) -> None:
         """The worker's event loop, run to completion (not forever) so that its helper

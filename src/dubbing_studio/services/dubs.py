@@ -204,7 +204,11 @@ class DubService:
         translating = subtitles is None or not subtitles.translation
         await anyio.to_thread.run_sync(self.pipeline.check, plan, translating)
         info = await anyio.to_thread.run_sync(
-            lambda: media.probe_untrusted(upload_path, max_duration_s=self.settings.max_duration_s)
+            lambda: media.probe_untrusted(
+                upload_path,
+                max_duration_s=self.settings.max_duration_s,
+                sandbox=self.studio.media_sandbox,
+            )
         )
         duration_s = round(info.duration, 3)
         transcript = (
@@ -653,6 +657,7 @@ class DubService:
                     end_s=segment.end,
                     max_duration_s=self.settings.max_duration_s,
                     work_dir=self.settings.temp_dir,
+                    sandbox=self.studio.media_sandbox,
                 )
             )
         else:

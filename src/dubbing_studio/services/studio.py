@@ -57,12 +57,16 @@ class Studio:
         gate: EngineGate,
         language_id: LanguageIdentifier,
         speaker_encoder: SpeakerEncoder,
+        media_sandbox: media.Sandbox | None = None,
     ) -> None:
+        """``media_sandbox``: where uploads are read (``media.untrusted``); default a new
+        Python per file."""
         self.settings = settings
         self.registry = registry
         self.gate = gate
         self.language_id = language_id
         self.speaker_encoder = speaker_encoder
+        self.media_sandbox = media_sandbox or media.ChildPerCall()
 
     # --- speech to text -------------------------------------------------------------
     async def transcribe(
@@ -85,7 +89,9 @@ class Studio:
         )
         cap = self.settings.max_duration_s
         if transcriber.name == "openai":
-            await self.gate.compute(media.probe_untrusted, path, max_duration_s=cap)
+            await self.gate.compute(
+                media.probe_untrusted, path, max_duration_s=cap, sandbox=self.media_sandbox
+            )
             result = await self.gate.run(transcriber.name, transcriber.transcribe, path, options)
         else:
             self.settings.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +102,7 @@ class Studio:
                     audio,
                     sample_rate=RECOGNITION_RATE,
                     max_duration_s=cap,
+                    sandbox=self.media_sandbox,
                 )
                 result = await self.gate.run(
                     transcriber.name, transcriber.transcribe, audio, options

@@ -211,7 +211,8 @@ class _NotMedia(Exception):
 
 
 class UrlFetcher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, media_sandbox: media.Sandbox | None = None) -> None:
+        """``media_sandbox``: where the download's header is probed; default a new Python."""
         options = settings.url_fetch
         self.policy = UrlPolicy(options.allowed_hosts, [str(n) for n in options.allowed_networks])
         self.timeout_s = options.timeout_s
@@ -220,6 +221,7 @@ class UrlFetcher:
         self.temp_dir = settings.temp_dir
         self.max_bytes = settings.max_upload_bytes
         self.max_duration_s = settings.max_duration_s
+        self.media_sandbox = media_sandbox or media.ChildPerCall()
 
     def new_folder(self) -> Path:
         """A temp folder for one download; whoever asks removes it."""
@@ -318,7 +320,9 @@ class UrlFetcher:
         """The duration cap, from the header of what has arrived (a header not readable yet
         is left to the full probe later)."""
         with contextlib.suppress(UndecodableMedia, InvalidInput, UnsupportedMedia):
-            media.probe_untrusted(partial, max_duration_s=self.max_duration_s)
+            media.probe_untrusted(
+                partial, max_duration_s=self.max_duration_s, sandbox=self.media_sandbox
+            )
 
     def _too_large(self) -> UploadTooLarge:
         return UploadTooLarge(

@@ -448,7 +448,7 @@ async def _media(form: Form, url: str, studio: Studio) -> AsyncIterator[tuple[Pa
     if form.upload is not None:
         yield form.upload.path, form.upload.filename, form.upload.kind
         return
-    fetcher = UrlFetcher(studio.settings)
+    fetcher = UrlFetcher(studio.settings, studio.media_sandbox)
     folder = fetcher.new_folder()
     try:
         fetched = await anyio.to_thread.run_sync(fetcher.download, url, folder)
