@@ -218,8 +218,17 @@ def test_dub_edit_revoice_render_listen_download(
     )
     assert row(page, 1).locator(".unsaved").is_visible()
     page.click("#editor-render")  # saves the draft first, then renders
+    # The project reads "succeeded" from the last run until this one starts: wait for the
+    # saved line (stale until rendered) to be rendered, not for the status alone.
+    row(page, 1).locator(".unsaved").wait_for(state="hidden")
+    page.wait_for_function(
+        "document.querySelectorAll('#segments .seg[data-status=\"stale\"]').length === 0",
+        timeout=RUN_TIMEOUT_MS,
+    )
     wait_until_done(page)
-    assert row(page, 1).locator(".unsaved").is_hidden()
+    assert page.input_value("#segments .seg:nth-child(2) textarea[id$='-target']") == (
+        "Texto escrito sin conexión."
+    )
 
 
 def test_new_dub_rejects_a_file_that_is_not_media_next_to_the_upload(
