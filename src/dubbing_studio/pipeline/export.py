@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dubbing_studio import media
 from dubbing_studio.domain.dub import DubReport, Segment, SegmentReport, SetAsideLine, Transcript
 from dubbing_studio.domain.speech import FloatAudio, TimedText
@@ -69,9 +71,10 @@ def export(
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
+    delivered = _one_channel_if_alike(mixed)
     for fmt in audio_formats:
         path = out_dir / f"{stem}.{target_language}.{fmt}"
-        media.write_audio(path, mixed, rate, fmt)
+        media.write_audio(path, delivered, rate, fmt)
         outputs[f"audio.{fmt}"] = path
     tracks = subtitle_tracks(lines)
     for name, cues in tracks.items():
@@ -97,6 +100,15 @@ def export(
         )
         outputs[f"video.{container}"] = path
     return outputs
+
+
+def _one_channel_if_alike(mixed: FloatAudio) -> FloatAudio:
+    """A mix whose channels are all the same (a mono source: its dub lines are mono too) as
+    one channel: the same sound in half the file, encoded in half the time (MP3: 0.5 against
+    0.95 CPU s for 62 s)."""
+    if mixed.ndim == 2 and all(np.array_equal(mixed[0], plane) for plane in mixed[1:]):
+        return mixed[:1]
+    return mixed
 
 
 def write_report(
