@@ -16,14 +16,23 @@ word error rate and how far word start times moved from the sequential ones.
 back) under each decoding, interleaved: the source transcript's WER, the hear-back WER the dub
 report gives, lines, flagged lines, and the seconds of the whole dub and of its recognition.
 
+``--against REV`` also decodes batched with the Whisper engine of git revision REV (its
+``whisper.py`` on the rest of this tree) and tables this tree against it: CPU seconds of the
+transcribe call, WER, and how far the words that both heard moved.
+
     PYTHONPATH=src .venv/bin/python bench/recognition.py --reps 3 --batch-sizes 2 4 8 --dubs
+    PYTHONPATH=src .venv/bin/python bench/recognition.py --reps 3 --against main
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
+import importlib.util
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,6 +44,7 @@ import numpy as np
 
 from common import (
     CACHE_DIR,
+    REPO_ROOT,
     SAMPLES_DIR,
     BenchInput,
     bench_settings,
@@ -106,6 +116,48 @@ def transcriber(batch_size: int) -> Transcriber:
     return build_registry(settings).transcriber("whisper")
 
 
+def transcriber_at(rev: str, batch_size: int) -> Transcriber:
+    """The Whisper engine of git revision ``rev``: its ``whisper.py`` on the rest of this tree."""
+    path = "src/dubbing_studio/engines/local/whisper.py"
+    source = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "show", f"{rev}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    name = "whisper_at_" + "".join(c if c.isalnum() else "_" for c in rev)
+    with tempfile.TemporaryDirectory(prefix="bench-recognition-") as folder:
+        module_path = Path(folder) / f"{name}.py"
+        module_path.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, module_path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    settings = bench_settings()
+    settings.whisper.batch_size = batch_size
+    engine: Transcriber = module.WhisperTranscriber(
+        settings.whisper, settings.model_idle_ttl_s, cache_dir=settings.data_dir / "models"
+    )
+    return engine
+
+
+def word_moves(before: Transcription, after: Transcription) -> list[float]:
+    """How far the start of each word both heard (matched by its text, in order) moved."""
+    first = [word for segment in before.segments for word in segment.words]
+    second = [word for segment in after.segments for word in segment.words]
+    matcher = difflib.SequenceMatcher(
+        a=[word.text.lower() for word in first],
+        b=[word.text.lower() for word in second],
+        autojunk=False,
+    )
+    return [
+        abs(first[i + k].start - second[j + k].start)
+        for i, j, size in matcher.get_matching_blocks()
+        for k in range(size)
+    ]
+
+
 def dub_figures(decoding: str, batch_size: int, source: BenchInput, target: str) -> dict[str, Any]:
     """A default dub of ``source`` from a fresh artifact store, recognised with ``batch_size``."""
     settings = bench_settings()
@@ -152,6 +204,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=None, help="default 3, quick 1")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
     parser.add_argument("--dubs", action="store_true", help="also dub with each decoding")
+    parser.add_argument("--against", metavar="REV", help="also batched with REV's Whisper engine")
     args = parser.parse_args()
     reps = args.reps or (1 if args.quick else 3)
 
@@ -170,17 +223,27 @@ def main() -> None:
     decoders = {"sequential": transcriber(0)} | {
         f"batch {size}": transcriber(size) for size in args.batch_sizes
     }
+    if args.against:
+        decoders |= {
+            f"batch {size} @{args.against}": transcriber_at(args.against, size)
+            for size in args.batch_sizes
+        }
     for engine in decoders.values():  # model load and first-call costs stay out of the figures
         engine.transcribe(cases[-1].path, cases[-1].options)
 
     seconds: dict[tuple[str, str], list[float]] = {}
+    cpu_seconds: dict[tuple[str, str], list[float]] = {}
     results: dict[tuple[str, str], Transcription] = {}
     names = list(decoders)
     for rep in range(reps):
         order = names[rep % len(names) :] + names[: rep % len(names)]
         for case in cases:
             for name in order if rep % 2 == 0 else order[::-1]:
+                cpu_start = time.process_time()
                 result, took = timed(partial(decoders[name].transcribe, case.path, case.options))
+                cpu_seconds.setdefault((case.name, name), []).append(
+                    time.process_time() - cpu_start
+                )
                 seconds.setdefault((case.name, name), []).append(took)
                 results[case.name, name] = result
 
@@ -211,6 +274,7 @@ def main() -> None:
             )
             row = {
                 "median_s": statistics.median(seconds[case.name, name]),
+                "cpu_s": statistics.median(cpu_seconds[case.name, name]),
                 "vs_sequential": ratio,
                 "wer": word_error_rate(case.reference, result.text),
                 "words": len(after),
@@ -234,11 +298,51 @@ def main() -> None:
         )
     print_table(
         f"Whisper base, sequential vs batched decoding ({reps} interleaved reps)",
-        ["input", "decoding", "median s", "vs seq", "WER", "words", "moved s", "ordered", "lang"],
+        [
+            *("input", "decoding", "median s", "cpu s", "vs seq", "WER", "words", "moved s"),
+            *("ordered", "lang"),
+        ],
         rows,
     )
+    if args.against:
+        figures["against"] = against = against_figures(
+            args.against, args.batch_sizes, cases, cpu_seconds, results
+        )
+        print_table(
+            f"This tree's batched Whisper against {args.against}'s ({reps} interleaved reps)",
+            ["input", "decoding", *list(next(iter(against.values())))],
+            [[*key.split(" / "), *row.values()] for key, row in against.items()],
+        )
     finish(figures)
     emit_json(figures)
+
+
+def against_figures(
+    rev: str,
+    batch_sizes: list[int],
+    cases: list[Case],
+    cpu_seconds: dict[tuple[str, str], list[float]],
+    results: dict[tuple[str, str], Transcription],
+) -> dict[str, dict[str, object]]:
+    """Each batched decoding of this tree next to the same decoding of ``rev``."""
+    figures: dict[str, dict[str, object]] = {}
+    for case in cases:
+        for size in batch_sizes:
+            here, there = f"batch {size}", f"batch {size} @{rev}"
+            moves = word_moves(results[case.name, there], results[case.name, here])
+            figures[f"{case.name} / {here}"] = {
+                f"cpu_s_{rev}": statistics.median(cpu_seconds[case.name, there]),
+                "cpu_s": statistics.median(cpu_seconds[case.name, here]),
+                "cpu_ratio": median_ratio(
+                    cpu_seconds[case.name, here], cpu_seconds[case.name, there]
+                ),
+                f"wer_{rev}": word_error_rate(case.reference, results[case.name, there].text),
+                "wer": word_error_rate(case.reference, results[case.name, here].text),
+                "words_matched": len(moves),
+                "moved_median_s": statistics.median(moves) if moves else None,
+                "moved_max_s": max(moves, default=None),
+            }
+    return figures
 
 
 if __name__ == "__main__":

@@ -188,9 +188,16 @@ def test_batched_decoding_hears_a_long_recording_as_sequential_decoding_does(
     assert len(words) == len(heard)
     assert all(0.0 <= word.start <= word.end <= batched_result.duration for word in words)
     assert all(a.start <= b.start for a, b in pairwise(words))
-    # The same words at nearly the same times; a word after a pause may start anywhere in it.
+    # The same words at nearly the same times, but for a word after a pause: decoded one
+    # window after another, Whisper may start it anywhere in the pause (here up to 0.8 s before
+    # the speech); decoded with the long pauses cut out, every word lies in speech.
     moved = sorted(abs(a.start - b.start) for a, b in zip(words, heard, strict=True))
-    assert moved[len(moved) // 2] <= 0.05 and moved[-1] <= 0.6, moved
+    assert moved[len(moved) // 2] <= 0.05, moved
+    speech = batched_result.speech or ()
+    assert all(
+        any(start - 0.2 <= (word.start + word.end) / 2 <= end + 0.2 for start, end in speech)
+        for word in words
+    )
     silence_start = sum(len(piece) + len(pause) for piece in pieces) / 16_000
     assert not any(
         silence_start < (word.start + word.end) / 2 < silence_start + 3.0 for word in words
@@ -224,3 +231,51 @@ def test_a_region_of_speech_without_words_is_unheard() -> None:
     unheard = whisper_module._unheard(speech, (0.0, 6.0), segments)  # type: ignore[arg-type]
 
     assert unheard == [(2.5, 3.5)]  # 5.0-5.2 is too short to ask again; 7.0 is another run
+
+
+def test_splicing_cuts_long_pauses_down_to_the_padding_around_speech() -> None:
+    speech = [(0.5, 3.0), (3.4, 6.0), (9.0, 20.0), (30.0, 31.0)]
+
+    splice = whisper_module._Splice.around(speech, 0.0, 25.0)
+
+    pad = whisper_module._SPLICE_PAD_S
+    # A short pause stays whole; a longer one keeps the padding either side; 30.0 is another run.
+    edges = [edge for piece in splice.pieces for edge in piece]
+    assert edges == pytest.approx([0.5 - pad, 6.0 + pad, 9.0 - pad, 20.0 + pad])
+    assert splice.starts == pytest.approx((0.0, 6.0 + 2 * pad - 0.5))
+    heard = splice.regions(speech)
+    assert len(heard) == 3
+    assert [splice.time(start) for start, _ in heard] == pytest.approx([0.5, 3.4, 9.0])
+    assert [splice.time(end) for _, end in heard] == pytest.approx([3.0, 6.0, 20.0])
+
+
+def test_spliced_times_map_back_in_order_and_never_into_a_removed_pause() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        edges = np.cumsum(rng.uniform(0.05, 4.0, 2 * rng.integers(1, 8)))
+        pieces = [(float(a), float(b)) for a, b in edges.reshape(-1, 2)]
+        splice = whisper_module._Splice.of(pieces)
+        length = splice.starts[-1] + pieces[-1][1] - pieces[-1][0]
+
+        times = [splice.time(t) for t in np.sort(rng.uniform(-1.0, length + 1.0, 200))]
+
+        assert times == sorted(times)
+        assert all(any(a <= t <= b for a, b in pieces) for t in times)
+        for index, (start, end) in enumerate(pieces):
+            offset = splice.starts[index]
+            assert splice.time(offset) == pytest.approx(start)
+            assert splice.time(offset + end - start, index) == pytest.approx(end)
+
+
+def test_a_word_across_a_removed_pause_stays_in_the_piece_of_its_middle() -> None:
+    from faster_whisper.transcribe import Segment, Word
+
+    splice = whisper_module._Splice.of([(1.0, 3.0), (10.0, 12.0)])  # 2.0 in the splice is 10.0
+    word = Word(start=1.9, end=2.3, word=" hello", probability=0.9)
+    segment = Segment(0, 0, 0.2, 2.0, " hello", [], -0.1, 1.0, 0.01, [word], 0.0)
+
+    moved = splice.to_input(segment)
+
+    assert moved.words
+    assert (moved.words[0].start, moved.words[0].end) == pytest.approx((10.0, 10.3))
+    assert (moved.start, moved.end) == pytest.approx((1.2, 3.0))  # ends where its piece ends
