@@ -172,14 +172,14 @@ class WhisperTranscriber(Engine, Transcriber):
         window after another, with the same words. The windows hold the speech spliced
         together, its long pauses shortened (``_Splice``): the encoder costs the same for any
         window, full or not, and the 62 s input and the hear-back input each fit two windows
-        rather than three (about 0.83 of the CPU time; ``bench/recognition.py --against``). Each
-        window is decoded once, whole, at
-        temperature 0, without the previous window's text as prompt (no fallback loop to
-        fall into). Decoded whole, a window now and then ends before its last short sentence:
-        where the caller gave the language, a region of speech that got no word is decoded
-        again on its own. (A detected run may start with a moment of the next language that
-        no word of the run's language fits: ``pipeline/recognise.py`` hears such gaps again in
-        their neighbour's language.) Times are the input's. None: no speech."""
+        rather than three (about 0.83 of the CPU time; ``bench/recognition.py --against``).
+        Each window is decoded once, whole, at temperature 0, without the previous window's
+        text as prompt (no fallback loop to fall into). Decoded whole, a window now and then
+        ends before its last short sentence: where the caller gave the language, a region of
+        speech that got no word is decoded again on its own. (A detected run may start with
+        a moment of the next language that no word of the run's language fits:
+        ``pipeline/recognise.py`` hears such gaps again in their neighbour's language.) Times
+        are the input's. None: no speech."""
         from faster_whisper import BatchedInferencePipeline
 
         splice = _Splice.around(speech, *run)
