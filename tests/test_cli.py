@@ -102,6 +102,7 @@ _LOADED_ON_USE = (
     "alembic",
     "ctranslate2",
     "faster_whisper",
+    "httpx",
     "kokoro_onnx",
     "onnxruntime",
     "openai",

@@ -47,7 +47,6 @@ from dubbing_studio.pipeline.timing import FIT_POLICIES
 from dubbing_studio.services.api_keys import create_key, revoke_key
 from dubbing_studio.services.studio import SpeechRequest, Studio
 from dubbing_studio.services.subtitle_import import SubtitleImport
-from dubbing_studio.services.url_fetch import UrlFetcher, is_url
 
 if TYPE_CHECKING:
     from dubbing_studio.jobs.store import ApiKeyStore
@@ -451,6 +450,8 @@ def dub(
     if len(inputs) == 1 and len(plans) == 1:
         _dub_one(inputs[0], plans[0], out, transcript, translation)
         return
+    from dubbing_studio.services.url_fetch import is_url
+
     if transcript or translation or any(is_url(name) for name in inputs):
         raise InvalidInput(
             "Subtitle files and URLs dub one input into one language; a batch takes files."
@@ -468,12 +469,15 @@ def _dub_one(
 ) -> None:
     """One input (a file or a URL) into one language, with optional imported subtitles."""
     subtitles = SubtitleImport.parse(_named_text(transcript), _named_text(translation))
-    if not is_url(input):
-        path = Path(input)
-        if not path.is_file():
-            raise InvalidInput(f"{input} is not a file (nor an http(s) URL).")
-        _run_dub(path, plan, out, subtitles)
+    if Path(input).is_file():
+        _run_dub(Path(input), plan, out, subtitles)
         return
+    # The URL fetcher (and its HTTP client) is imported only for a URL: a file's dub starts
+    # sooner without it (issue 12, start-up).
+    from dubbing_studio.services.url_fetch import UrlFetcher, is_url
+
+    if not is_url(input):
+        raise InvalidInput(f"{input} is not a file (nor an http(s) URL).")
     with UrlFetcher(Settings()).fetch(input) as fetched:
         console.print(f"fetched {fetched.name} ({fetched.kind})")
         _run_dub(fetched.path, plan, out, subtitles)
