@@ -17,6 +17,7 @@ from dubbing_studio.domain.dub import DubPlan, DubReport, MixPolicy, Segment, Tr
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.languages import resolve_language
 from dubbing_studio.domain.speech import FloatAudio
+from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
 from dubbing_studio.pipeline.artifacts import ArtifactStore, UseCallback
 from dubbing_studio.pipeline.backcheck import BackListener, hear_back, listening
@@ -121,7 +122,13 @@ class DubPipeline:
         last step, which returns the dub)."""
         tracked = self.store.tracking(on_use) if on_use is not None else self.store
         ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
-        ingested = await ingest(ctx, source)
+        async with contextlib.AsyncExitStack() as loading:
+            if transcript is None:
+                # Reading the input keeps one core busy: the other loads the recogniser's
+                # model meanwhile, which recognition would otherwise wait for (issue 12).
+                transcriber = self.studio.registry.get(Capability.TRANSCRIBE, plan.transcriber)
+                await loading.enter_async_context(_alongside(ctx.compute(transcriber.warm)))
+            ingested = await ingest(ctx, source)
         if step != MIX:
             return await self._through(step, ctx, source, ingested, out_dir, transcript, None)
         # The original as the mix needs it (decoded, its speech separated out) depends on the
