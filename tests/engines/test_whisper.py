@@ -89,6 +89,35 @@ def test_tiny_en_refuses_other_languages_and_translation(
 
 
 @pytest.mark.slow
+def test_a_call_may_ask_for_another_bundled_model(
+    whisper_base: WhisperTranscriber, samples_dir: Path
+) -> None:
+    """base configured, tiny.en asked for: tiny.en answers (it is English-only, so Spanish is
+    refused by name), and base stays the engine's own."""
+    tiny = TranscribeOptions(language="en", model="tiny.en")
+
+    result = whisper_base.transcribe(samples_dir / "jfk.flac", tiny)
+
+    assert word_error_rate(JFK, result.text) <= 0.15, result.text
+    spanish = TranscribeOptions(language="es", model="tiny.en")
+    with pytest.raises(UnsupportedLanguage, match="'tiny.en' is English-only"):
+        whisper_base.transcribe(samples_dir / "jfk.flac", spanish)
+    assert whisper_base.info().extra["model"] == "base"
+    assert whisper_base.model_id.startswith("base ")
+
+
+def test_a_model_the_engine_does_not_offer_is_refused_before_any_load(
+    models_dir: Path, write_wav: Callable[[FloatAudio, int], Path]
+) -> None:
+    engine = WhisperTranscriber(WhisperSettings(), idle_ttl_s=60, cache_dir=models_dir / "unused")
+    silence = write_wav(np.zeros(16_000, dtype=np.float32), 16_000)
+
+    with pytest.raises(InvalidInput, match="not 'large-v3'"):
+        engine.transcribe(silence, TranscribeOptions(model="large-v3"))
+    assert engine.info().extra["loaded"] is False
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("channel", "reference"), [(0, LEFT), (1, RIGHT)], ids=["left", "right"])
 def test_each_channel_of_a_two_speaker_recording(
     whisper_base: WhisperTranscriber,

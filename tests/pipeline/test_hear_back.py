@@ -67,6 +67,7 @@ def test_each_line_is_heard_back_in_windows(
         assert line["heard_text"] and line["wer"] is not None and line["cer"] is not None
     mean_wer = sum(line["wer"] for line in lines) / len(lines)
     assert mean_wer <= 0.15, lines
+    assert result.report.engines["hear_back"] == "whisper:tiny.en", "the model for English"
     temp_dir = pipeline_studio.settings.temp_dir
     assert not list(temp_dir.glob(".tmp-*")), "hearing back left a temp file"
 

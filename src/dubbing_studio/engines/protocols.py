@@ -41,6 +41,8 @@ class TranscribeOptions:
     # Detect the language of each speech region rather than once per file (recordings where
     # speakers switch language); each segment then carries its own language.
     language_per_region: bool = False
+    # Another of the engine's models (``EngineInfo.models``) for this call; None: its own.
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

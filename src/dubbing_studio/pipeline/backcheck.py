@@ -23,7 +23,7 @@ from dubbing_studio import media
 from dubbing_studio.domain.errors import UnsupportedLanguage
 from dubbing_studio.domain.metrics import char_error_rate, word_error_rate
 from dubbing_studio.domain.speech import RECOGNITION_RATE, Transcription
-from dubbing_studio.engines.protocols import TranscribeOptions
+from dubbing_studio.engines.protocols import Capability, TranscribeOptions
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.speech import FittedLine
@@ -73,6 +73,7 @@ class BackListener:
         self._ctx = ctx
         self._language = language
         self._transcriber = ctx.studio.registry.transcriber(ctx.plan.transcriber)
+        self._model = _hearing_model(ctx, self._transcriber.name, language)
         self._lines: list[FittedLine] = []
         self._heard_as: list[str] = []  # each line's clip
         self._clips: set[str] = set()
@@ -105,7 +106,10 @@ class BackListener:
             model=self._transcriber.model_id,
             language=self._language,
             clips=[line.segment.audio_key for line in self._lines],
+            **({"heard_with": self._model} if self._model else {}),
         )
+        model = self._model or self._transcriber.model_id
+        self._ctx.engines_used["hear_back"] = f"{self._transcriber.name}:{model}"
         texts: list[str] | None
         await self._ctx.use((key, "json"))
         if self._ctx.store.has(key, "json"):
@@ -151,6 +155,7 @@ class BackListener:
             model=self._transcriber.model_id,
             language=self._language,
             clips=clips,
+            **({"heard_with": self._model} if self._model else {}),
         )
         texts: list[str] | None
         await self._ctx.use((key, "json"))
@@ -166,7 +171,9 @@ class BackListener:
         temp_dir.mkdir(parents=True, exist_ok=True)
         with media.temp_path(temp_dir, suffix=".wav") as path:
             spans = await self._ctx.compute(_write_joined, lines, path)
-            options = TranscribeOptions(language=self._language, word_timestamps=True)
+            options = TranscribeOptions(
+                language=self._language, word_timestamps=True, model=self._model
+            )
             name = self._transcriber.name
             try:
                 heard = await self._ctx.engine(
@@ -175,6 +182,15 @@ class BackListener:
             except UnsupportedLanguage:
                 return None  # stored too: a rerun does not ask again
         return _split(heard, spans)
+
+
+def _hearing_model(ctx: DubContext, transcriber: str, language: str) -> str | None:
+    """The model settings name for hearing ``language`` back, if the transcriber offers it."""
+    model = ctx.studio.settings.engines.hear_back_models.get(language)
+    if model is None:
+        return None
+    offered = ctx.studio.registry.get(Capability.TRANSCRIBE, transcriber).info().models
+    return model if model in offered else None
 
 
 def _write_joined(lines: Sequence[FittedLine], path: Path) -> list[tuple[float, float]]:

