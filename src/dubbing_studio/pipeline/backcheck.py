@@ -74,6 +74,13 @@ class BackListener:
         self._language = language
         self._transcriber = ctx.studio.registry.transcriber(ctx.plan.transcriber)
         self._model = _hearing_model(ctx, self._transcriber.name, language)
+        # Who hears the lines, as every hear-back key names it.
+        self._hearing = {
+            "engine": self._transcriber.name,
+            "model": self._transcriber.model_id,
+            "language": language,
+            **({"heard_with": self._model} if self._model else {}),
+        }
         self._lines: list[FittedLine] = []
         self._heard_as: list[str] = []  # each line's clip
         self._clips: set[str] = set()
@@ -102,11 +109,8 @@ class BackListener:
         own key) is read back, and the windows still queued are dropped."""
         key = artifact_key(
             "heard-back",
-            engine=self._transcriber.name,
-            model=self._transcriber.model_id,
-            language=self._language,
             clips=[line.segment.audio_key for line in self._lines],
-            **({"heard_with": self._model} if self._model else {}),
+            **self._hearing,
         )
         model = self._model or self._transcriber.model_id
         self._ctx.engines_used["hear_back"] = f"{self._transcriber.name}:{model}"
@@ -151,11 +155,8 @@ class BackListener:
         clips = [clip for clip, _ in window]
         key = artifact_key(
             "heard-back-window",
-            engine=self._transcriber.name,
-            model=self._transcriber.model_id,
-            language=self._language,
             clips=clips,
-            **({"heard_with": self._model} if self._model else {}),
+            **self._hearing,
         )
         texts: list[str] | None
         await self._ctx.use((key, "json"))

@@ -122,12 +122,13 @@ class DubPipeline:
         last step, which returns the dub)."""
         tracked = self.store.tracking(on_use) if on_use is not None else self.store
         ctx = DubContext(self.studio, tracked, plan, progress, locks=self.locks)
-        async with contextlib.AsyncExitStack() as loading:
-            if transcript is None:
-                # Reading the input keeps one core busy: the other loads the recogniser's
-                # model meanwhile, which recognition would otherwise wait for (issue 12).
-                transcriber = self.studio.registry.get(Capability.TRANSCRIBE, plan.transcriber)
-                await loading.enter_async_context(_alongside(ctx.compute(transcriber.warm)))
+        # Reading the input keeps one core busy: the other loads the recogniser's model
+        # meanwhile, which recognition would otherwise wait for (issue 12).
+        warming: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+        if transcript is None:
+            recogniser = self.studio.registry.get(Capability.TRANSCRIBE, plan.transcriber)
+            warming = _alongside(ctx.compute(recogniser.warm))
+        async with warming:
             ingested = await ingest(ctx, source)
         if step != MIX:
             return await self._through(step, ctx, source, ingested, out_dir, transcript, None)
