@@ -7,6 +7,7 @@ from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
@@ -104,6 +105,32 @@ def test_a_call_may_ask_for_another_bundled_model(
         whisper_base.transcribe(samples_dir / "jfk.flac", spanish)
     assert whisper_base.info().extra["model"] == "base"
     assert whisper_base.model_id.startswith("base ")
+
+
+@pytest.mark.slow
+def test_each_model_decodes_with_its_own_beam(
+    whisper_base: WhisperTranscriber, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """base at the engine's beam (3 hears it as 5 does), tiny.en at the width it needs (5: at 3
+    it mishears more of a hear-back), and the stage keys tell the two apart."""
+    from faster_whisper import BatchedInferencePipeline
+
+    beams: list[int] = []
+    decode = BatchedInferencePipeline.transcribe
+
+    def recording(self: BatchedInferencePipeline, *args: object, **kwargs: object) -> object:
+        beams.append(cast(int, kwargs["beam_size"]))
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchedInferencePipeline, "transcribe", recording)
+    for model in (None, "tiny.en"):
+        result = whisper_base.transcribe(
+            samples_dir / "jfk.flac", TranscribeOptions(language="en", model=model)
+        )
+        assert word_error_rate(JFK, result.text) <= 0.15, result.text
+
+    assert beams == [3, 5]
+    assert "beam=3 tiny.en:beam=5" in whisper_base.model_id
 
 
 def test_a_model_the_engine_does_not_offer_is_refused_before_any_load(

@@ -74,7 +74,9 @@ class WhisperTranscriber(Engine, Transcriber):
     def model_id(self) -> str:
         cfg = self._settings
         decoding = f"batch={cfg.batch_size}" if cfg.batch_size > 0 else "sequential"
-        return f"{cfg.model} {cfg.compute_type} beam={cfg.beam_size} vad={cfg.vad} {decoding}"
+        beams = "".join(f" {name}:beam={size}" for name, size in sorted(cfg.beam_sizes.items()))
+        beam = f"beam={cfg.beam_size}{beams}"
+        return f"{cfg.model} {cfg.compute_type} {beam} vad={cfg.vad} {decoding}"
 
     def info(self) -> EngineInfo:
         reason = self._missing()
@@ -100,6 +102,7 @@ class WhisperTranscriber(Engine, Transcriber):
         duration = len(samples) / _SAMPLE_RATE
         vad = options.vad and self._settings.vad
         name = self._model_name(options)
+        beam = self._settings.beam_sizes.get(name, self._settings.beam_size)
         with self._lease(name).use() as model:
             self._check_options(model, name, options)
             try:
@@ -124,7 +127,7 @@ class WhisperTranscriber(Engine, Transcriber):
                 for start, end, language in runs:
                     if self._settings.batch_size > 0:
                         decoded = self._batched(
-                            model, samples, regions, (start, end), language, options
+                            model, samples, regions, (start, end), language, options, beam
                         )
                         if decoded is None:
                             continue
@@ -136,7 +139,7 @@ class WhisperTranscriber(Engine, Transcriber):
                             chunk,
                             language=language,
                             task=options.task,
-                            beam_size=self._settings.beam_size,
+                            beam_size=beam,
                             word_timestamps=options.word_timestamps,
                             vad_filter=vad,
                             initial_prompt=options.prompt,
@@ -171,6 +174,7 @@ class WhisperTranscriber(Engine, Transcriber):
         run: tuple[float, float],
         language: str | None,
         options: TranscribeOptions,
+        beam: int,
     ) -> tuple[list[Segment], TranscriptionInfo] | None:
         """The speech of ``run`` in windows through the encoder and the beam search together,
         ``batch_size`` at a time: on the 62 s bench input about 0.6-0.8 of the time of one
@@ -197,7 +201,7 @@ class WhisperTranscriber(Engine, Transcriber):
             BatchedInferencePipeline(model).transcribe,
             audio,
             task=options.task,
-            beam_size=self._settings.beam_size,
+            beam_size=beam,
             word_timestamps=options.word_timestamps,
             without_timestamps=True,
             vad_filter=False,
