@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import wave
 from collections.abc import Callable
 from itertools import pairwise
@@ -12,13 +13,14 @@ from typing import cast
 import numpy as np
 import pytest
 
-from dubbing_studio.config import WhisperSettings
+from dubbing_studio.config import KokoroSettings, WhisperSettings
 from dubbing_studio.domain.errors import InvalidInput, UnsupportedLanguage
 from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.engines.local import whisper as whisper_module
+from dubbing_studio.engines.local.kokoro import KokoroSynthesizer
 from dubbing_studio.engines.local.whisper import WhisperTranscriber
-from dubbing_studio.engines.protocols import TranscribeOptions
-from dubbing_studio.media import decode_audio
+from dubbing_studio.engines.protocols import SynthesisOptions, TranscribeOptions
+from dubbing_studio.media import decode_audio, resample
 from tests.metrics import word_error_rate
 
 JFK = (
@@ -30,6 +32,10 @@ LEFT = (
     "on the left."
 )
 RIGHT = "The horizon seems extremely distant."
+SPANISH = (
+    "Buenos días, me llamo Carlos y vivo en una pequeña ciudad cerca del mar.",
+    "Mi familia va al mercado todos los sábados por la mañana para comprar fruta fresca.",
+)
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +218,7 @@ def test_batched_decoding_hears_a_long_recording_as_sequential_decoding_does(
     models_dir: Path,
     samples_dir: Path,
     write_wav: Callable[[FloatAudio, int], Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # 46 s: more speech than one 30 s window, with a 3 s pause that starts a new window.
     pieces = [
@@ -230,8 +237,12 @@ def test_batched_decoding_hears_a_long_recording_as_sequential_decoding_does(
         WhisperSettings(batch_size=0), idle_ttl_s=3600, cache_dir=models_dir
     )
     options = TranscribeOptions(word_timestamps=True, language_per_region=True)
+    encoded = _count_encodings(monkeypatch)
 
     batched_result = whisper_base.transcribe(path, options)
+    # Both windows once, in one batch: each stretch's language is read from its frames, and
+    # the decoding of the one language heard gets the same encodings.
+    assert encoded == [2]
     sequential_result = sequential.transcribe(path, options)
 
     assert whisper_base.model_id != sequential.model_id  # stored transcripts are not shared
@@ -258,6 +269,58 @@ def test_batched_decoding_hears_a_long_recording_as_sequential_decoding_does(
     assert not any(
         silence_start < (word.start + word.end) / 2 < silence_start + 3.0 for word in words
     )
+
+
+@pytest.mark.slow
+def test_each_stretch_is_heard_in_its_own_language(
+    whisper_base: WhisperTranscriber,
+    models_dir: Path,
+    samples_dir: Path,
+    write_wav: Callable[[FloatAudio, int], Path],
+) -> None:
+    """English, Spanish, English, Spanish: told apart stretch by stretch from the encodings of
+    the windows they share, then each run decoded in its own language."""
+    kokoro = KokoroSynthesizer(KokoroSettings(cache_dir=models_dir / "kokoro"), models_dir, 3600)
+
+    def spoken_spanish(text: str) -> FloatAudio:
+        speech = kokoro.synthesize(text, SynthesisOptions(language="es"))
+        return resample(speech.samples, speech.sample_rate, 16_000)
+
+    pause = np.zeros(24_000, dtype=np.float32)
+    pieces = [
+        _mono(samples_dir, "jfk.flac"),
+        spoken_spanish(SPANISH[0]),
+        _mono(samples_dir, "stereo_diarization.wav", 0),
+        spoken_spanish(SPANISH[1]),
+    ]
+    path = write_wav(np.concatenate([p for piece in pieces for p in (piece, pause)]), 16_000)
+
+    result = whisper_base.transcribe(
+        path, TranscribeOptions(word_timestamps=True, language_per_region=True)
+    )
+
+    heard = [(segment.language, segment.text) for segment in result.segments]
+    languages = [language for language, _ in heard]
+    assert [code for code, _ in itertools.groupby(languages)] == ["en", "es", "en", "es"], heard
+    english = " ".join(text for language, text in heard if language == "en")
+    spanish = " ".join(text for language, text in heard if language == "es")
+    assert word_error_rate(f"{JFK} {LEFT}", english) <= 0.1, english
+    assert word_error_rate(" ".join(SPANISH), spanish) <= 0.15, spanish
+
+
+def _count_encodings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch size of every call to Whisper's encoder from now on."""
+    from faster_whisper import WhisperModel
+
+    calls: list[int] = []
+    encode = WhisperModel.encode
+
+    def counting(self: WhisperModel, features: np.ndarray) -> object:
+        calls.append(len(features))
+        return encode(self, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", counting)
+    return calls
 
 
 def test_windows_group_speech_up_to_whisper_window_and_cut_long_speech_where_quiet() -> None:
