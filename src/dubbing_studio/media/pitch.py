@@ -38,15 +38,16 @@ def track_f0(samples: FloatAudio, sample_rate: int) -> npt.NDArray[np.float64]:
     if len(x) < span:
         return np.zeros(0)
     starts = np.arange(0, len(x) - span + 1, hop)
-    frames = np.stack([x[s : s + span] for s in starts])
+    frames = np.lib.stride_tricks.sliding_window_view(x, span)[starts]
     head = frames[:, :width]
     rms = np.sqrt(np.mean(head**2, axis=1))
     loud = rms >= rms.max() * 10 ** (QUIET_DB / 20) if rms.max() > 0 else rms > 0
     frames, head = frames[loud], head[loud]
     if not len(frames):
         return np.zeros(0)
-    # d(τ) = Σ x_j² + Σ x_{j+τ}² − 2 Σ x_j x_{j+τ}, j over the first ``width`` samples.
-    size = 1 << math.ceil(math.log2(span + width))
+    # d(τ) = Σ x_j² + Σ x_{j+τ}² − 2 Σ x_j x_{j+τ}, j over the first ``width`` samples. The
+    # circular correlation of a size ≥ ``span`` wraps no j + τ (j < width, τ ≤ max_lag).
+    size = 1 << math.ceil(math.log2(span))
     cross = np.fft.irfft(np.fft.rfft(frames, size) * np.conj(np.fft.rfft(head, size)), size)[
         :, : max_lag + 1
     ]
