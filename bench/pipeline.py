@@ -42,6 +42,7 @@ from typing import Any
 
 from common import (
     CACHE_DIR,
+    REPO_ROOT,
     BenchInput,
     ProcessRun,
     TimedGate,
@@ -273,8 +274,9 @@ def warm_figures(
 
 
 def cli_environment(root: Path) -> dict[str, str]:
-    """``dubbing-studio`` with local engines and a fresh data folder under ``root`` (an empty
-    artifact store) that shares the assembled models with every other run."""
+    """``dubbing-studio`` of this tree (whatever else ``PYTHONPATH`` or the virtual environment
+    holds: the runs start in ``root``) with local engines and a fresh data folder under
+    ``root`` (an empty artifact store) that shares the assembled models with every other run."""
     data = root / "data"
     data.mkdir()
     models = CACHE_DIR / "data" / "models"
@@ -290,6 +292,9 @@ def cli_environment(root: Path) -> dict[str, str]:
         "DUBBING_STUDIO_DATA_DIR": str(data),
         "DUBBING_STUDIO_TEMP_DIR": str(root / "tmp"),
         "DUBBING_STUDIO_LOG_LEVEL": "warning",
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT / "src"), *filter(None, [environment.get("PYTHONPATH")])]
+        ),
     }
 
 
