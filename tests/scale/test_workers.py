@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -149,8 +150,7 @@ def test_a_dub_that_kills_its_worker_twice_is_failed_not_retried_forever(
 ) -> None:
     dub_id = submit(cluster.api, samples_dir / "jfk.flac", "es")
     for crash in (1, 2):
-        # The attempt is stored as the run starts; kill -9 then is a crash mid-run.
-        cluster.worker_named(holder_of_attempt(cluster, dub_id, crash)).kill()
+        crash_mid_step(cluster, dub_id, crash)
     dead = [w for w in cluster.workers if w.process is not None and w.process.poll() is not None]
     assert len(dead) == 2, "each run died on a different worker"
     cluster.replace(dead[0])  # a fresh worker finds the twice-crashed dub and fails it
@@ -159,6 +159,26 @@ def test_a_dub_that_kills_its_worker_twice_is_failed_not_retried_forever(
     assert dub["error"]["error_code"] == "job_crashed"
     assert dub["attempts"] == 2, "it did not run a third time"
     cluster.replace(dead[1])
+
+
+def crash_mid_step(cluster: Cluster, dub_id: str, attempt: int, timeout: float = 300) -> None:
+    """kill -9 the worker running the dub's ``attempt``-th try of a step, mid-run. The attempt
+    is stored as the run starts, but a short step may end between seeing that and the signal
+    (under a loaded CI machine it did: the kill then hit a worker between steps and the dub
+    went on). So the worker is frozen first and killed only if it still holds that try, else
+    let go on to the next one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker = cluster.worker_named(holder_of_attempt(cluster, dub_id, attempt, timeout))
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGSTOP)
+        held = cluster.store.holder(dub_id) == worker.name
+        job = cluster.store.get_job(dub_id)
+        if held and job is not None and job.attempts == attempt:
+            worker.kill()
+            return
+        worker.process.send_signal(signal.SIGCONT)
+    raise AssertionError(f"{dub_id} never ran attempt {attempt} long enough to crash it")
 
 
 def holder_of_attempt(cluster: Cluster, dub_id: str, attempt: int, timeout: float = 300) -> str:
