@@ -36,10 +36,14 @@ class _Spec:
     content_type: str
     streamable: bool = True
     stream_options: tuple[tuple[str, str], ...] = ()
+    codec_options: tuple[tuple[str, str], ...] = ()
 
 
 _SPECS = {
-    "mp3": _Spec("mp3", "libmp3lame", "audio/mpeg"),
+    # LAME's algorithm quality 5 rather than its default 3: 0.85-0.89 of the encoding time
+    # (a minute of 48 kHz stereo: 2.8 -> 2.5 s, on one core at the end of every dub) for the
+    # same bitrate and the same waveform SNR and spectral distance to the mix, or closer.
+    "mp3": _Spec("mp3", "libmp3lame", "audio/mpeg", codec_options=(("compression_level", "5"),)),
     # Ogg pages of 100 ms instead of 1 s, so a stream starts playing sooner.
     "opus": _Spec("ogg", "libopus", "audio/ogg", stream_options=(("page_duration", "100000"),)),
     "aac": _Spec("adts", "aac", "audio/aac"),
@@ -171,12 +175,15 @@ class _Muxer:
             try:
                 # PCM without a channel mask must be given a layout, or encoders refuse it.
                 stream = self._container.add_stream(
-                    spec.codec, rate=_output_rate(spec.codec, sample_rate), layout=self._layout
+                    spec.codec,
+                    rate=_output_rate(spec.codec, sample_rate),
+                    layout=self._layout,
                 )
             except BaseException:
                 self.close()
                 raise
         self._stream = cast(AudioStream, stream)
+        self._stream.codec_context.options = dict(spec.codec_options)
 
     def write(self, planes: FloatAudio) -> None:
         """Encode ``(channels, frames)`` float32 samples, as ``_planar`` makes them."""
