@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,11 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def export(
+OutputWriter = Callable[[], dict[str, Path]]
+"""Writes some of a dub's outputs and names them (``audio.mp3``, ``video.mp4``, ...)."""
+
+
+def output_writers(
     *,
     out_dir: Path,
     stem: str,
@@ -68,21 +72,32 @@ def export(
     keep_original_audio: bool,
     source_language: str,
     target_language: str,
-) -> dict[str, Path]:
+) -> list[OutputWriter]:
+    """The outputs' writers, independent of each other: each audio file, the subtitles, the
+    video. The encoders let go of the GIL, so run side by side they take about as long as the
+    longest (a minute of 48 kHz stereo: the MP3 2.5 s and the video's AAC 1.4 s, together
+    2.5 s instead of 3.9 s)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs: dict[str, Path] = {}
     delivered = _one_channel_if_alike(mixed)
-    for fmt in audio_formats:
-        path = out_dir / f"{stem}.{target_language}.{fmt}"
-        media.write_audio(path, delivered, rate, fmt)
-        outputs[f"audio.{fmt}"] = path
     tracks = subtitle_tracks(lines)
-    for name, cues in tracks.items():
-        for fmt in FORMATS:
-            path = out_dir / f"{stem}.{name}.{fmt}"
-            write_text_atomic(path, render(cues, fmt))
-            outputs[f"subtitles.{name}.{fmt}"] = path
-    if has_video:
+
+    def audio(fmt: str) -> OutputWriter:
+        def write() -> dict[str, Path]:
+            path = out_dir / f"{stem}.{target_language}.{fmt}"
+            return {f"audio.{fmt}": media.write_audio(path, delivered, rate, fmt)}
+
+        return write
+
+    def subtitles() -> dict[str, Path]:
+        written: dict[str, Path] = {}
+        for name, cues in tracks.items():
+            for fmt in FORMATS:
+                path = out_dir / f"{stem}.{name}.{fmt}"
+                write_text_atomic(path, render(cues, fmt))
+                written[f"subtitles.{name}.{fmt}"] = path
+        return written
+
+    def video() -> dict[str, Path]:
         container = video_format or ("mkv" if source.suffix.lower() in (".mkv", ".webm") else "mp4")
         path = out_dir / f"{stem}.{target_language}.{container}"
         media.mux_dub(
@@ -98,8 +113,9 @@ def export(
                 (tracks["source"], source_language, "Original"),
             ],
         )
-        outputs[f"video.{container}"] = path
-    return outputs
+        return {f"video.{container}": path}
+
+    return [*map(audio, audio_formats), subtitles, *([video] if has_video else [])]
 
 
 def _one_channel_if_alike(mixed: FloatAudio) -> FloatAudio:

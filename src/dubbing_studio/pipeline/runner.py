@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -30,7 +30,13 @@ from dubbing_studio.pipeline.context import (
     ignore_progress,
 )
 from dubbing_studio.pipeline.diarize import diarization_enabled
-from dubbing_studio.pipeline.export import export, review_fields, segment_report, write_report
+from dubbing_studio.pipeline.export import (
+    OutputWriter,
+    output_writers,
+    review_fields,
+    segment_report,
+    write_report,
+)
 from dubbing_studio.pipeline.ingest import Ingested, ingest
 from dubbing_studio.pipeline.mix import mix, mix_rate
 from dubbing_studio.pipeline.recognise import heard_in_english, recognise, recognised
@@ -195,8 +201,8 @@ class DubPipeline:
                 else None
             )
             fitted = await self._speak(ctx, lines, spans, casting, target, listener)
-            write_outputs = partial(
-                export,
+            writers = partial(
+                output_writers,
                 out_dir=out_dir,
                 stem=source.stem,
                 source=source,
@@ -209,7 +215,7 @@ class DubPipeline:
                 target_language=target,
             )
             media_out = await alongside.enter_async_context(
-                _alongside(self._mixed_outputs(ctx, fitted, prepared, write_outputs))
+                _alongside(self._mixed_outputs(ctx, fitted, prepared, writers))
             )
             heard_back = None
             if listener is not None:
@@ -298,12 +304,13 @@ class DubPipeline:
         ctx: DubContext,
         fitted: list[FittedLine],
         prepared: asyncio.Task[Original],
-        write_outputs: Callable[..., dict[str, Path]],
+        writers: Callable[..., list[OutputWriter]],
     ) -> dict[str, Path]:
-        """The lines mixed over the original, then ``write_outputs(mixed=, rate=)``."""
+        """The lines mixed over the original, then every output of ``writers(mixed=, rate=)``."""
         original, rate, separated, policy = await prepared
         mixed = await ctx.compute(mix, original, rate, fitted, policy, separated)
-        return await ctx.compute(write_outputs, mixed=mixed, rate=rate)
+        writes = await ctx.compute(writers, mixed=mixed, rate=rate)
+        return await written_side_by_side(ctx.compute, writes)
 
     async def _original(self, ctx: DubContext, source: Path, ingested: Ingested) -> Original:
         audio = ingested.info.audio
@@ -323,6 +330,21 @@ class DubPipeline:
             return original, rate, None, policy
         separated = await separated_background(ctx, ingested.digest, original, rate)
         return original, rate, separated, policy
+
+
+async def written_side_by_side(
+    compute: Callable[[OutputWriter], Awaitable[dict[str, Path]]], writes: Sequence[OutputWriter]
+) -> dict[str, Path]:
+    """Every output, each written by ``compute`` beside the others, named in ``writes``'
+    order. All of them finish (or fail) before this returns or raises the first failure, so
+    no output is still being written once a failed dub is reported."""
+    written = await asyncio.gather(*map(compute, writes), return_exceptions=True)
+    outputs: dict[str, Path] = {}
+    for result in written:
+        if isinstance(result, BaseException):
+            raise result
+        outputs.update(result)
+    return outputs
 
 
 @contextlib.asynccontextmanager
