@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dubbing_studio import media
-from dubbing_studio.cli import app
+from dubbing_studio.cli import app, main
 from tests.conftest import require_echo_plugin
 
 
@@ -123,7 +124,7 @@ async def first_stage(*args, **kwargs):
     raise SystemExit(0)
 
 DubPipeline.run = first_stage
-from dubbing_studio.cli import app
+from dubbing_studio.cli import app, main
 app(sys.argv[1:], prog_name="dubbing-studio")
 """
 
@@ -140,3 +141,17 @@ def test_dub_reaches_its_first_stage_without_engine_libraries(
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = {name.partition(".")[0] for name in json.loads(done.stdout.splitlines()[-1])}
     assert loaded.isdisjoint(_LOADED_ON_USE), sorted(loaded & set(_LOADED_ON_USE))
+
+
+def test_the_command_leaves_its_objects_to_the_exit_not_the_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gc.unfreeze()
+    monkeypatch.setattr(sys, "argv", ["dubbing-studio", "--help"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -1,5 +1,5 @@
 """``python -m dubbing_studio`` is the ``dubbing-studio`` command."""
 
-from dubbing_studio.cli import app
+from dubbing_studio.cli import main
 
-app()
+main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import os
 import sys
@@ -62,6 +63,16 @@ T = TypeVar("T")
 
 # The README runs the demo from the repository root, with ../shared beside it.
 DEFAULT_SAMPLE = Path("../shared/samples/jfk.flac")
+
+
+def main() -> None:
+    """The ``dubbing-studio`` command. Once it is done, the process's objects are frozen out of
+    the garbage collector: the interpreter's last collections as it exits would only walk
+    what the process is about to drop (0.10-0.15 s after a dub, with the models loaded)."""
+    try:
+        app()
+    finally:
+        gc.freeze()
 
 
 def _friendly_errors(command: Callable[..., T]) -> Callable[..., T]:
