@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import av
+import numpy as np
 import pysubs2
 import pytest
 
@@ -175,6 +176,27 @@ def test_stereo_speakers_get_two_voices(
     voices = {s.speaker: s.voice for s in result.segments}
     assert voices["S1"] != voices["S2"]
     _check_timing(result, DubPlan(target_language="es"))
+
+
+def test_one_voice_heard_a_little_later_in_one_channel_is_dubbed_once(
+    pipeline: DubPipeline, jfk: Path, tmp_path: Path
+) -> None:
+    """A stereo recording whose right microphone hears the speaker 2 ms after the left one
+    (their channels barely correlate in step) is one speaker, not two panned apart: each
+    line is dubbed once, not once per channel on top of each other."""
+    left, rate = media.decode_audio(jfk, sample_rate=48_000, channels="mono")
+    delay = round(0.002 * rate)
+    stereo = np.stack([left, np.concatenate([np.zeros(delay, np.float32), left[:-delay]])])
+    source = media.write_audio(tmp_path / "spaced-pair.wav", stereo, rate, "wav")
+    result = _dub(
+        pipeline,
+        source,
+        DubPlan(target_language="en", audio_formats=("wav",), diarize=False),
+        tmp_path / "out",
+    )
+    assert len({s.speaker for s in result.segments}) == 1
+    said = " ".join(s.source_text for s in result.segments).lower()
+    assert said.count("your country can do for you") == 1, said
 
 
 def test_two_english_speakers_get_two_piper_voices_and_kokoro_stays_unloaded(
