@@ -14,8 +14,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import pysubs2
-
 from dubbing_studio.domain.errors import ValidationFailed
 from dubbing_studio.domain.speech import TimedText
 
@@ -182,6 +180,8 @@ def _paced(
 # --- files ----------------------------------------------------------------------------
 def render(lines: Iterable[TimedText], fmt: str) -> str:
     """SRT, WebVTT or ASS text of ``lines`` as they are (blank ones skipped)."""
+    import pysubs2  # 18 ms: loaded when subtitles are first written, not as the CLI starts
+
     subs = pysubs2.SSAFile()
     for line in lines:
         text = "\n".join(part.strip() for part in line.text.strip().splitlines())
@@ -214,6 +214,8 @@ def parse_subtitles(text: str, name: str = "the subtitle file") -> list[TimedTex
     """Cues of an SRT, WebVTT or ASS file as plain text (tags removed), in time order. A
     file that is none of them, a garbled timing line, or a cue ending before it starts is a
     ``ValidationFailed`` (422) that names the line."""
+    import pysubs2  # see ``render``
+
     text = text.lstrip("\ufeff")
     _check_timing_lines(text, name)
     try:
