@@ -674,9 +674,7 @@ class _EncodedSpeech:
         """The language of the middle ``_DETECT_SLICE_S`` of a stretch, from its frames."""
         import ctranslate2
 
-        middle = (start + end) / 2
-        begin = self._splice.spliced(max(start, middle - _DETECT_SLICE_S / 2))
-        finish = self._splice.spliced(min(end, middle + _DETECT_SLICE_S / 2))
+        begin, finish = map(self._splice.spliced, _middle_slice(start, end))
         index = max(
             range(len(self._windows)),
             key=lambda i: (
@@ -716,10 +714,10 @@ def _detect_language(model: WhisperModel, chunk: npt.NDArray[np.float32]) -> tup
     language whenever it is sure), then, if that is unsure, whole and unpadded (a tenth of
     the padded cost), and only if that too is unsure (about a second of speech) padded, as
     Whisper was trained."""
-    middle = len(chunk) // 2
-    half = int(_DETECT_SLICE_S * _SAMPLE_RATE) // 2
-    if middle > half:
-        code, probability = _detect_unpadded(model, chunk[middle - half : middle + half])
+    length_s = len(chunk) / _SAMPLE_RATE
+    if length_s > _DETECT_SLICE_S:
+        begin, end = (round(t * _SAMPLE_RATE) for t in _middle_slice(0.0, length_s))
+        code, probability = _detect_unpadded(model, chunk[begin:end])
         if probability >= _UNPADDED_TRUSTED:
             return code, probability
     code, probability = _detect_unpadded(model, chunk)
@@ -727,6 +725,12 @@ def _detect_language(model: WhisperModel, chunk: npt.NDArray[np.float32]) -> tup
         return code, probability
     code, probability, _ = model.detect_language(audio=chunk)
     return code, probability
+
+
+def _middle_slice(start: float, end: float) -> tuple[float, float]:
+    """The middle ``_DETECT_SLICE_S`` of a stretch (seconds), or all of a shorter one."""
+    middle = (start + end) / 2
+    return max(start, middle - _DETECT_SLICE_S / 2), min(end, middle + _DETECT_SLICE_S / 2)
 
 
 def _detect_unpadded(model: WhisperModel, chunk: npt.NDArray[np.float32]) -> tuple[str, float]:
