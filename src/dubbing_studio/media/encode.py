@@ -184,9 +184,7 @@ class _Muxer:
             try:
                 # PCM without a channel mask must be given a layout, or encoders refuse it.
                 stream = self._container.add_stream(
-                    spec.codec,
-                    rate=_output_rate(spec.codec, sample_rate),
-                    layout=self._layout,
+                    spec.codec, rate=_output_rate(spec.codec, sample_rate), layout=self._layout
                 )
             except BaseException:
                 self.close()
