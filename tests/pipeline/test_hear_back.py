@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from dubbing_studio.domain.dub import DubPlan
+from dubbing_studio.engines.local.whisper import WhisperTranscriber
+from dubbing_studio.engines.protocols import TranscribeOptions
 from dubbing_studio.pipeline import backcheck, runner
 from dubbing_studio.pipeline.artifacts import ArtifactStore
 from dubbing_studio.pipeline.runner import DubPipeline, DubResult
@@ -70,6 +72,35 @@ def test_each_line_is_heard_back_in_windows(
     assert result.report.engines["hear_back"] == "whisper:tiny.en", "the model for English"
     temp_dir = pipeline_studio.settings.temp_dir
     assert not list(temp_dir.glob(".tmp-*")), "hearing back left a temp file"
+
+
+def test_the_hearing_model_loads_before_the_first_window_asks_for_it(
+    pipeline_studio: Studio, jfk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tiny.en, which the recogniser does not use, starts loading as the first lines are
+    spoken: the first window's call would otherwise wait for it. A rerun, which finds every
+    line and what was heard of it stored, loads nothing."""
+    calls: list[tuple[str, str | None]] = []
+    warm_model, transcribe = WhisperTranscriber.warm_model, WhisperTranscriber.transcribe
+
+    def warming(self: WhisperTranscriber, model: str) -> None:
+        calls.append(("warm", model))
+        warm_model(self, model)
+
+    def transcribing(self: WhisperTranscriber, audio: Path, options: TranscribeOptions) -> Any:
+        calls.append(("transcribe", options.model))
+        return transcribe(self, audio, options)
+
+    monkeypatch.setattr(WhisperTranscriber, "warm_model", warming)
+    monkeypatch.setattr(WhisperTranscriber, "transcribe", transcribing)
+    pipeline = _pipeline(pipeline_studio, tmp_path)
+    asyncio.run(pipeline.run(jfk, PLAN, tmp_path / "out"))
+
+    assert calls.count(("warm", "tiny.en")) == 1, calls
+    assert calls.index(("warm", "tiny.en")) < calls.index(("transcribe", "tiny.en")), calls
+    calls.clear()
+    asyncio.run(pipeline.run(jfk, PLAN, tmp_path / "again"))
+    assert calls == []
 
 
 def test_a_rerun_asks_no_engine_and_reports_the_same(

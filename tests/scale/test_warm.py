@@ -26,7 +26,11 @@ def test_a_worker_loads_the_engines_of_its_queues_only(tmp_path: Path) -> None:
     assert whisper.info().extra["loaded"]
     assert {"transcribe:whisper", "speaker-encoder:resemblyzer"} <= set(warmed)
     assert {"synthesize:piper", "synthesize:kokoro"} <= set(warmed), "every voice a dub casts"
-    assert warm_engines(studio, ["asr"]) == ["transcribe:whisper", "speaker-encoder:resemblyzer"]
+    assert warm_engines(studio, ["asr"]) == [
+        "transcribe:whisper",
+        "hear-back:whisper:tiny.en",  # the hear-back step runs on asr
+        "speaker-encoder:resemblyzer",
+    ]
     assert whisper.info().extra["loaded"], "warming again is harmless"
 
 

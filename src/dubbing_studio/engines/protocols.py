@@ -91,6 +91,16 @@ class Transcriber(Protocol):
 
 
 @runtime_checkable
+class ModelWarming(Protocol):
+    """An engine whose calls may name another of its models (``TranscribeOptions.model``) and
+    that can load one ahead of them."""
+
+    def warm_model(self, model: str) -> None:
+        """Load ``model`` now, so no call waits for it; idempotent."""
+        ...
+
+
+@runtime_checkable
 class Translator(Protocol):
     name: str
 

@@ -5,7 +5,8 @@ The lines go to the recogniser in windows of nearly Whisper's 30 s (clips joined
 of silence between them), so the check costs about one pass over the dubbed speech rather than
 a 30 s window per line; a clip that several lines share (the same words, voice and fit) is
 heard once. A dub run through to the end hears each window as soon as its lines are spoken,
-beside the synthesis of the next ones and the mix (issue 12). Each window's words are stored
+beside the synthesis of the next ones and the mix, and a hearing model of its own (tiny.en for
+English) is loaded while the first lines are spoken (issue 12). Each window's words are stored
 under its own key, and the whole dub's under one more, so a rerun asks the recogniser nothing.
 """
 
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from dubbing_studio import media
-from dubbing_studio.domain.errors import UnsupportedLanguage
+from dubbing_studio.domain.errors import StudioError, UnsupportedLanguage
 from dubbing_studio.domain.metrics import char_error_rate, word_error_rate
 from dubbing_studio.domain.speech import RECOGNITION_RATE, Transcription
-from dubbing_studio.engines.protocols import Capability, TranscribeOptions
+from dubbing_studio.engines.protocols import Capability, ModelWarming, TranscribeOptions
 from dubbing_studio.pipeline.artifacts import artifact_key
 from dubbing_studio.pipeline.context import DubContext
 from dubbing_studio.pipeline.speech import FittedLine
@@ -87,8 +88,22 @@ class BackListener:
         self._window: Window = []
         self._window_s = 0.0
         self._windows: list[asyncio.Task[dict[str, str] | None]] = []
+        self._warming: asyncio.Task[None] | None = None
+
+    def _warm_when_heard(self) -> None:
+        """Start loading a hearing model of its own (the first window would otherwise wait
+        for it: 0.5 s for tiny.en) once this run has spoken a line afresh: a window with that
+        line is not stored, so it will be heard. A run whose lines all come from the store (a
+        rerun, the mix step after the hear-back step) loads nothing."""
+        transcriber = self._transcriber
+        if self._warming is not None or not self._model:
+            return
+        spoken = any(call.startswith("synthesize:") for call in self._ctx.engine_calls)
+        if spoken and isinstance(transcriber, ModelWarming):
+            self._warming = asyncio.create_task(self._warm(transcriber, self._model))
 
     def add(self, line: FittedLine) -> None:
+        self._warm_when_heard()
         clip = line.segment.audio_key or f"line {len(self._lines)}"
         self._lines.append(line)
         self._heard_as.append(clip)
@@ -141,10 +156,16 @@ class BackListener:
         ]
 
     async def close(self) -> None:
-        """Cancel the windows not yet heard and wait until each has stopped."""
-        for window in self._windows:
-            window.cancel()
-        await asyncio.gather(*self._windows, return_exceptions=True)
+        """Cancel the windows not yet heard (and the model's loading) and wait until each has
+        stopped."""
+        tasks = [*self._windows, *([self._warming] if self._warming else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _warm(self, transcriber: ModelWarming, model: str) -> None:
+        with contextlib.suppress(StudioError):  # the first window's call reports it
+            await self._ctx.compute(transcriber.warm_model, model)
 
     def _send(self) -> None:
         self._windows.append(asyncio.create_task(self._hear(self._window)))

@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -32,7 +33,7 @@ from dubbing_studio.bootstrap import build_studio, preload_engine_libraries
 from dubbing_studio.config import Settings
 from dubbing_studio.domain.errors import EngineUnavailable, NotFound, StudioError
 from dubbing_studio.domain.jobs import DubJob, JobStatus
-from dubbing_studio.engines.protocols import Capability
+from dubbing_studio.engines.protocols import Capability, ModelWarming
 from dubbing_studio.engines.registry import Engine, EngineRegistry
 from dubbing_studio.engines.voices import voice_preference
 from dubbing_studio.jobs.store import DubStore
@@ -301,15 +302,20 @@ class WorkerNode:
 def warm_engines(studio: Studio, queues: list[str]) -> list[str]:
     """Loads the models the work on ``queues`` runs with unless a dub names other engines
     (the default of each capability, every local synthesizer a dub may cast, the speaker
-    encoder for diarization), so no dub waits for a load; returns "capability:engine" for
-    each. One that cannot run here, or fails to load, is skipped: the step that needs it
-    says why."""
+    encoder for diarization, the models that hear dubs back), so no dub waits for a load;
+    returns "capability:engine" (or "hear-back:engine:model") for each. One that cannot run
+    here, or fails to load, is skipped: the step that needs it says why."""
     started = time.monotonic()
     wanted: list[tuple[str, Callable[[], None]]] = [
         (f"{capability}:{engine.name}", engine.warm)
         for capability in (QUEUE_CAPABILITIES[queue] for queue in queues)
         for engine in _default_engines(studio.registry, capability)
     ]
+    if "asr" in queues:  # the hear-back step's queue too
+        try:
+            wanted += _hearing_models(studio)
+        except Exception:  # a plugin transcriber's info failing: the worker serves the rest
+            log.warning("Could not list the hear-back models", exc_info=True)
     encoder = studio.speaker_encoder
     if "asr" in queues and encoder.available()[0]:
         wanted.append((f"speaker-encoder:{encoder.name}", encoder.warm))
@@ -323,6 +329,20 @@ def warm_engines(studio: Studio, queues: list[str]) -> list[str]:
         warmed.append(name)
     log.info("Loaded %s in %.1f s", ", ".join(warmed), time.monotonic() - started)
     return warmed
+
+
+def _hearing_models(studio: Studio) -> list[tuple[str, Callable[[], None]]]:
+    """The default transcriber's loaders of the models that hear dubs back (settings'
+    ``hear_back_models``) which it offers besides its own."""
+    engines = _default_engines(studio.registry, Capability.TRANSCRIBE)
+    if not engines or not isinstance(engines[0], ModelWarming):
+        return []
+    engine, offered = engines[0], engines[0].info().models
+    return [
+        (f"hear-back:{engine.name}:{model}", partial(engine.warm_model, model))
+        for model in dict.fromkeys(studio.settings.engines.hear_back_models.values())
+        if model in offered
+    ]
 
 
 def _default_engines(registry: EngineRegistry, capability: Capability) -> list[Engine]:

@@ -183,6 +183,9 @@ class WhisperTranscriber(Engine, Transcriber):
     def warm(self) -> None:
         self._lease().warm()
 
+    def warm_model(self, model: str) -> None:
+        self._lease(self._model_name(TranscribeOptions(model=model))).warm()
+
     def _batched(
         self,
         model: WhisperModel | _EncodedSpeech,
