@@ -48,7 +48,7 @@ def main() -> None:
         "input": source.describe(),
         "model": separator.model_id,
     }
-    separator.separate(speech[:MODEL_RATE], MODEL_RATE)  # loads the library once
+    separator.separate(speech[:MODEL_RATE], MODEL_RATE)  # loads the networks once
 
     rows = []
     for music_db in MUSIC_DB[1:3] if args.quick else MUSIC_DB:

@@ -1,7 +1,7 @@
 """Part of stage 5 for ``--background separate``: the original without its speech, so the dub
 goes over the music and effects at their own level instead of over a ducked original.
 
-Separation costs about a tenth of real time per distinct channel, so its output is an
+Separation costs about 0.07 of real time per distinct channel, so its output is an
 artifact keyed by the input, the mix rate and the engine's model like any other stage.
 """
 

@@ -25,12 +25,16 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def onnx_session(model: str | bytes, providers: list[str] | None = None) -> InferenceSession:
-    """An onnxruntime session whose threads stay on this process's CPUs."""
+def onnx_session(
+    model: str | bytes, providers: list[str] | None = None, threads: int | None = None
+) -> InferenceSession:
+    """An onnxruntime session whose threads stay on this process's CPUs: ``threads`` of them,
+    at most, or as many as there are."""
     import onnxruntime
 
+    cpus = usable_cpus()
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = usable_cpus()
+    options.intra_op_num_threads = min(threads or cpus, cpus)
     options.inter_op_num_threads = 1
     return onnxruntime.InferenceSession(
         model, sess_options=options, providers=providers or CPU_PROVIDERS
