@@ -29,7 +29,12 @@ class WhisperSettings(BaseModel):
 
     model: str = Field("base", description="'base', 'tiny.en', a hub model name or a local path.")
     compute_type: str = Field("int8", description="CTranslate2 compute type.")
-    cpu_threads: int = Field(2, description="Threads per transcription.")
+    # One thread (issue 12): on 2 cores, two threads per call heard the same words no faster
+    # alone (base on the 62 s input 3.1-3.8 s against 3.4-3.5 s; tiny.en's hear-back windows
+    # 1.3 s against 2.3 s, half the CPU) and slowed everything that ran beside them: the
+    # default en->en CLI dub took 0.80 of the wall time with one (6.9-7.1 s against 8.3-9.3 s),
+    # en->es 0.95, like for like 0.86 (4 interleaved pairs each).
+    cpu_threads: int = Field(1, description="Threads per transcription.")
     # Not greedy (issue 12): beam 1 misheard 5.5% of the words of bench/pipeline.py's 62 s input
     # (beam 5: none), and hearing back its en→en dub it fell back to sampling: 7% WER and 2-3x
     # slower. (The phrase it repeated in jfk.flac's en→en dub was the ducked original voice
