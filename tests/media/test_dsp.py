@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -53,6 +54,22 @@ def test_resample_keeps_channels_and_refuses_bad_rates() -> None:
     assert resample(tone(0.5, 22050, channels=2), 22050, 48000).shape == (2, 24000)
     with pytest.raises(InvalidInput):
         resample(tone(0.5, 22050), 0, 48000)
+
+
+def test_long_audio_resamples_piecewise_to_the_same_samples_as_whole(jfk: Path) -> None:
+    """11 s of real speech crosses the 10 s pieces swresample is fed: the output is what one
+    frame of the whole input gives, sample for sample, with nothing lost at the seams."""
+    speech, rate = decode_audio(jfk, sample_rate=None, channels="mono")
+    assert rate != 48000 and len(speech) > 10 * rate
+    frame = av.AudioFrame.from_ndarray(speech[np.newaxis].copy(), format="fltp", layout="mono")
+    frame.sample_rate, frame.pts = rate, 0
+    resampler = av.AudioResampler(format="fltp", layout="mono", rate=48000)
+    whole = np.concatenate(
+        [f.to_ndarray()[0] for f in [*resampler.resample(frame), *resampler.resample(None)]]
+    )
+    pieces = resample(speech, rate, 48000)
+    assert len(pieces) == round(len(speech) * 48000 / rate) <= len(whole)
+    np.testing.assert_array_equal(pieces, whole[: len(pieces)])
 
 
 def test_loudness_of_real_speech(jfk: Path) -> None:

@@ -22,6 +22,8 @@ from dubbing_studio.domain.errors import InvalidInput
 from dubbing_studio.domain.speech import FloatAudio
 
 _GATE_BLOCK_S = 0.4  # BS.1770 measures in 400 ms blocks; shorter audio has no reading
+# swresample takes long audio this many seconds at a time (``_resample_plane``).
+_RESAMPLE_CHUNK_S = 10
 
 
 def time_stretch(samples: FloatAudio, sample_rate: int, factor: float) -> FloatAudio:
@@ -52,20 +54,32 @@ def resample(samples: FloatAudio, sample_rate: int, target_rate: int) -> FloatAu
         raise InvalidInput(f"Sample rates must be positive, not {sample_rate} → {target_rate}.")
     if sample_rate == target_rate or not samples.shape[-1]:
         return samples.astype(np.float32)
-    length = round(samples.shape[-1] * target_rate / sample_rate)
-    planes = [_resample_plane(p, sample_rate, target_rate) for p in np.atleast_2d(samples)]
-    return _like(np.concatenate([_fit(p, length) for p in planes]), samples)
+    planes = np.atleast_2d(samples)
+    length = round(planes.shape[1] * target_rate / sample_rate)
+    resampled = np.zeros((planes.shape[0], length), np.float32)
+    for plane, into in zip(planes, resampled, strict=True):
+        _resample_plane(plane, sample_rate, target_rate, into)
+    return _like(resampled, samples)
 
 
-def _resample_plane(plane: FloatAudio, rate: int, target_rate: int) -> FloatAudio:
-    frame = av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(plane[np.newaxis], dtype=np.float32), format="fltp", layout="mono"
-    )
-    frame.sample_rate = rate
-    frame.pts = 0
+def _resample_plane(plane: FloatAudio, rate: int, target_rate: int, into: FloatAudio) -> None:
+    """``plane`` resampled into ``into`` (trimmed to its length, zeros after the end), fed to
+    swresample ``_RESAMPLE_CHUNK_S`` at a time: the same samples as one frame of everything
+    gives, without the copies of the whole input and output that frame would need."""
     resampler = AudioResampler(format="fltp", layout="mono", rate=target_rate)
-    out = resampler.resample(frame) + resampler.resample(None)
-    return np.concatenate([f.to_ndarray().astype(np.float32, copy=False) for f in out], axis=1)
+    chunk = rate * _RESAMPLE_CHUNK_S
+    at = 0
+    for start in [*range(0, len(plane), chunk), None]:
+        frame = None
+        if start is not None:
+            piece = np.ascontiguousarray(plane[np.newaxis, start : start + chunk], np.float32)
+            frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = start
+        for out in resampler.resample(frame):
+            found = out.to_ndarray()[0, : len(into) - at]
+            into[at : at + len(found)] = found
+            at += len(found)
 
 
 def _fit(planes: FloatAudio, length: int) -> FloatAudio:
