@@ -26,16 +26,23 @@ def usable_cpus() -> int:
 
 
 def onnx_session(
-    model: str | bytes, providers: list[str] | None = None, threads: int | None = None
+    model: str | bytes,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+    arena: bool = True,
 ) -> InferenceSession:
     """An onnxruntime session whose threads stay on this process's CPUs: ``threads`` of them,
-    at most, or as many as there are."""
+    at most, or as many as there are. Without ``arena``, each run's tensors come from the heap
+    and go back to it (no arena, no planned memory pattern): what a network that runs over
+    long inputs needs while it runs is not kept for the rest of the process."""
     import onnxruntime
 
     cpus = usable_cpus()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = min(threads or cpus, cpus)
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = arena
+    options.enable_mem_pattern = arena
     return onnxruntime.InferenceSession(
         model, sess_options=options, providers=providers or CPU_PROVIDERS
     )
