@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 from dubbing_studio.config import Settings
 from dubbing_studio.engines.gate import EngineGate
 from dubbing_studio.engines.local import register_local_engines
+from dubbing_studio.engines.local._cpus import usable_cpus
 from dubbing_studio.engines.local.speakers import ResemblyzerEncoder
 from dubbing_studio.engines.openai_compat import register_openai_engines
 from dubbing_studio.engines.plugins import load_engine_plugins
 from dubbing_studio.engines.protocols import Capability
 from dubbing_studio.engines.registry import EngineRegistry
+from dubbing_studio.heap import limit_arenas
 from dubbing_studio.media.sandbox import ForkServer
 from dubbing_studio.pipeline.context import EngineBundle
 from dubbing_studio.services.language_id import LanguageIdentifier
@@ -75,6 +77,9 @@ def _default_for(settings: Settings, capability: Capability, configured: str) ->
 
 
 def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> Studio:
+    """The studio, in a process whose C heap has an arena per CPU it may run on (``heap``):
+    built before the engines' threads start, so they share those."""
+    limit_arenas(usable_cpus())
     return Studio(
         settings=settings,
         registry=registry or build_registry(settings),

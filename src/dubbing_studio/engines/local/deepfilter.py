@@ -17,7 +17,6 @@ the network once per 10 ms frame).
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -33,6 +32,7 @@ from dubbing_studio.engines.local._cpus import onnx_session
 from dubbing_studio.engines.local._packages import package_dir
 from dubbing_studio.engines.protocols import Capability, EngineInfo, Separator
 from dubbing_studio.engines.registry import Engine
+from dubbing_studio.heap import release_free_memory
 from dubbing_studio.media import resample
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class DeepFilterSeparator(Engine, Separator):
                 found = resample(_rescaled(network.speech(mix), mix), MODEL_RATE, rate)[:frames]
                 speech[index, : len(found)] = found
         finally:
-            _release_freed_memory()
+            release_free_memory()  # the networks' buffers, freed after each run
         background = planes - speech  # broadcasts dual mono's one channel to both
         speech = np.broadcast_to(speech, planes.shape).copy()
         if samples.ndim == 1:
@@ -517,18 +517,6 @@ def _rescaled(speech: FloatAudio, mix: FloatAudio) -> FloatAudio:
     centres = starts + _GAIN_BLOCK / 2
     gain = np.interp(np.arange(len(speech)), centres, np.clip(gains, 1.0, 2.0))
     return (speech * gain).astype(np.float32)
-
-
-def _release_freed_memory() -> None:
-    """Hands the heap's free pages back to the system (glibc's ``malloc_trim``). The
-    networks' buffers, freed after each run, leave about 90 MB of free heap behind them that
-    glibc would otherwise keep for the rest of the dub, on top of its later peak."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return
-    trim(0)
 
 
 def _model_files() -> dict[str, bytes]:
