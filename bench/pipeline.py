@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import compileall
+import json
 import os
 import statistics
 import subprocess
@@ -79,6 +80,8 @@ VARIANTS = ("like-for-like", "defaults")
 # Studio wall time / the naive script's, at most (issue 12).
 NAIVE_TARGETS = {"like-for-like": 0.8, "defaults": 1.0}
 PEAK_TARGET_DEFAULT_EN_MB = 1024.0
+# The default en->en dub heard back (its report's word error rate), at most (issue 12).
+WER_TARGET_DEFAULT_EN = 0.15
 STARTUP_TARGET_S = 0.5
 # Lines the pipeline synthesizes a second time, at the faster rate it planned.
 _RESYNTHESIZED = {FitOutcome.SPED_UP, FitOutcome.OVERRUN, FitOutcome.TRIMMED}
@@ -314,12 +317,15 @@ def studio_arguments(source: Path, target: str, variant: str, out: Path) -> list
     return ["dub", str(source), "--to", target, *options, "--out", str(out)]
 
 
-def studio_cli(source: Path, target: str, variant: str) -> ProcessRun:
+def studio_cli(source: Path, target: str, variant: str) -> tuple[ProcessRun, dict[str, Any]]:
+    """One CLI dub, and its report's quality summary (the dub heard back, with defaults)."""
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as work:
         root = Path(work)
         command = [sys.executable, "-m", "dubbing_studio"]
         arguments = studio_arguments(source, target, variant, root / "out")
-        return run_measured([*command, *arguments], env=cli_environment(root), cwd=root)
+        run = run_measured([*command, *arguments], env=cli_environment(root), cwd=root)
+        report = json.loads((root / "out" / "report.json").read_text(encoding="utf-8"))
+        return run, report["quality"]
 
 
 def naive_script(source: Path, target: str) -> ProcessRun:
@@ -334,9 +340,13 @@ def against_naive(source: Path, target: str, variant: str, reps: int) -> dict[st
     studio: list[ProcessRun] = []
     naive: list[ProcessRun] = []
 
+    qualities: list[dict[str, Any]] = []
+
     def studio_once() -> float:
-        studio.append(studio_cli(source, target, variant))
-        return studio[-1].wall_s
+        run, quality = studio_cli(source, target, variant)
+        studio.append(run)
+        qualities.append(quality)
+        return run.wall_s
 
     def naive_once() -> float:
         naive.append(naive_script(source, target))
@@ -356,9 +366,13 @@ def against_naive(source: Path, target: str, variant: str, reps: int) -> dict[st
         "peak_ratio": median_ratio([r.peak_mb for r in studio], [r.peak_mb for r in naive]),
         "target": NAIVE_TARGETS[variant],
         "ok": wall_ratio <= NAIVE_TARGETS[variant],
+        # The dub heard back (defaults only): the worst run's word error rate.
+        "studio_wer": max((q["wer"] for q in qualities if q["back_transcribed"]), default=None),
+        "studio_quality": qualities,
     }
     if variant == "defaults" and target == "en":
         figures["peak_ok"] = figures["studio_peak_mb"] <= PEAK_TARGET_DEFAULT_EN_MB
+        figures["wer_ok"] = figures["studio_wer"] <= WER_TARGET_DEFAULT_EN
     return figures
 
 
@@ -460,14 +474,15 @@ def report(figures: dict[str, Any]) -> None:
         f"dubbing-studio dub against bench/naive.py, whole processes, {figures['reps']} "
         "alternating pairs (ratios: median of studio / naive per pair; targets: wall <= "
         f"{NAIVE_TARGETS['like-for-like']} like for like, <= {NAIVE_TARGETS['defaults']} with "
-        f"defaults; studio peak <= {PEAK_TARGET_DEFAULT_EN_MB:.0f} MB for en-en defaults)",
+        f"defaults; studio peak <= {PEAK_TARGET_DEFAULT_EN_MB:.0f} MB and the dub heard back "
+        f"at WER <= {WER_TARGET_DEFAULT_EN} for en-en defaults; dub WER: the worst run's)",
         ("direction", "plan", "studio wall s", "naive wall s", "wall", "CPU", "peak RSS",
-         "studio MB", "naive MB", "wall met", "peak met"),
+         "studio MB", "naive MB", "dub WER", "wall met", "peak met", "WER met"),
         [
             (name, variant, statistics.median(f["studio_wall_s"]),
              statistics.median(f["naive_wall_s"]), f["wall_ratio"], f["cpu_ratio"],
-             f["peak_ratio"], f["studio_peak_mb"], f["naive_peak_mb"], f["ok"],
-             f.get("peak_ok"))
+             f["peak_ratio"], f["studio_peak_mb"], f["naive_peak_mb"], f["studio_wer"],
+             f["ok"], f.get("peak_ok"), f.get("wer_ok"))
             for name, variants in figures["vs_naive"].items()
             for variant, f in variants.items()
         ],
@@ -506,6 +521,7 @@ def main() -> None:
         "peak_mb": PEAK_TARGET_MB,
         "vs_naive_wall_ratio": NAIVE_TARGETS,
         "peak_mb_default_en": PEAK_TARGET_DEFAULT_EN_MB,
+        "wer_default_en": WER_TARGET_DEFAULT_EN,
         "startup_s": STARTUP_TARGET_S,
     }
 

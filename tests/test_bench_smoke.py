@@ -103,7 +103,11 @@ def test_pipeline_bench_quick() -> None:
             assert {"wall_ratio", "cpu_ratio", "peak_ratio"} <= against.keys()
             assert all(against[r] > 0 for r in ("wall_ratio", "cpu_ratio", "peak_ratio"))
             assert against["target"] in (0.8, 1.0) and isinstance(against["ok"], bool)
-    assert isinstance(figures["vs_naive"]["en-en"]["defaults"]["peak_ok"], bool)
+            heard = variant == "defaults"  # like for like does not hear its dub back
+            assert (against["studio_wer"] is not None) is heard, (name, variant)
+    defaults_en = figures["vs_naive"]["en-en"]["defaults"]
+    assert isinstance(defaults_en["peak_ok"], bool) and isinstance(defaults_en["wer_ok"], bool)
+    assert 0 <= defaults_en["studio_wer"] <= 1
     startup = figures["startup"]
     assert 0 < startup["python_s"] < startup["first_stage_s"], startup
     assert startup["help_s"] > startup["python_s"], startup
