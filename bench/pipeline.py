@@ -372,7 +372,8 @@ def against_naive(source: Path, target: str, variant: str, reps: int) -> dict[st
     }
     if variant == "defaults" and target == "en":
         figures["peak_ok"] = figures["studio_peak_mb"] <= PEAK_TARGET_DEFAULT_EN_MB
-        figures["wer_ok"] = figures["studio_wer"] <= WER_TARGET_DEFAULT_EN
+        wer = figures["studio_wer"]  # None: no run was heard back
+        figures["wer_ok"] = wer is not None and wer <= WER_TARGET_DEFAULT_EN
     return figures
 
 

@@ -77,8 +77,9 @@ def _default_for(settings: Settings, capability: Capability, configured: str) ->
 
 
 def build_studio(settings: Settings, registry: EngineRegistry | None = None) -> Studio:
-    """The studio, in a process whose C heap has an arena per CPU it may run on (``heap``):
-    built before the engines' threads start, so they share those."""
+    """The studio, in a process whose C heap has an arena per CPU it may run on (``heap``;
+    its affinity, not a container's CPU quota): built before the engines' threads start, so
+    they share those."""
     limit_arenas(usable_cpus())
     return Studio(
         settings=settings,

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from dubbing_studio.domain.errors import InvalidInput
+from dubbing_studio.domain.speech import FloatAudio
 from dubbing_studio.media import (
     decode_audio,
+    dsp,
     loudness,
     normalize_loudness,
     resample,
@@ -56,20 +58,32 @@ def test_resample_keeps_channels_and_refuses_bad_rates() -> None:
         resample(tone(0.5, 22050), 0, 48000)
 
 
-def test_long_audio_resamples_piecewise_to_the_same_samples_as_whole(jfk: Path) -> None:
-    """11 s of real speech crosses the 10 s pieces swresample is fed: the output is what one
-    frame of the whole input gives, sample for sample, with nothing lost at the seams."""
-    speech, rate = decode_audio(jfk, sample_rate=None, channels="mono")
-    assert rate != 48000 and len(speech) > 10 * rate
-    frame = av.AudioFrame.from_ndarray(speech[np.newaxis].copy(), format="fltp", layout="mono")
+def _resampled_in_one_frame(plane: FloatAudio, rate: int, target: int) -> FloatAudio:
+    frame = av.AudioFrame.from_ndarray(plane[np.newaxis].copy(), format="fltp", layout="mono")
     frame.sample_rate, frame.pts = rate, 0
-    resampler = av.AudioResampler(format="fltp", layout="mono", rate=48000)
-    whole = np.concatenate(
-        [f.to_ndarray()[0] for f in [*resampler.resample(frame), *resampler.resample(None)]]
-    )
-    pieces = resample(speech, rate, 48000)
-    assert len(pieces) == round(len(speech) * 48000 / rate) <= len(whole)
-    np.testing.assert_array_equal(pieces, whole[: len(pieces)])
+    resampler = av.AudioResampler(format="fltp", layout="mono", rate=target)
+    frames = [*resampler.resample(frame), *resampler.resample(None)]
+    return np.concatenate([f.to_ndarray()[0] for f in frames])
+
+
+@pytest.mark.parametrize("target", [16000, 48000])
+def test_audio_resamples_piecewise_to_the_same_samples_as_whole(
+    jfk: Path, monkeypatch: pytest.MonkeyPatch, target: int
+) -> None:
+    """Fed 1 s at a time, 11 s of real speech (both channels of a stereo decode) crosses ten
+    seams, down and up by ratios that are not whole: the output is what one frame of the
+    whole input gives, sample for sample, with nothing lost or doubled at the seams."""
+    monkeypatch.setattr(dsp, "_RESAMPLE_CHUNK_S", 1)
+    speech, rate = decode_audio(jfk, sample_rate=None, channels="stereo")
+    assert rate == 44100 and speech.shape[1] > 10 * rate
+    speech[1] *= 0.5  # the planes differ
+    pieces = resample(speech, rate, target)
+    assert pieces.shape == (2, round(speech.shape[1] * target / rate))
+    for plane, resampled in zip(speech, pieces, strict=True):
+        whole = _resampled_in_one_frame(plane, rate, target)[: pieces.shape[1]]
+        expected = np.zeros(pieces.shape[1], np.float32)  # padded as resample pads
+        expected[: len(whole)] = whole
+        np.testing.assert_array_equal(resampled, expected)
 
 
 def test_loudness_of_real_speech(jfk: Path) -> None:
