@@ -136,7 +136,9 @@ def test_media_bench_quick() -> None:
     for measured in operations.values():
         assert measured["in_process_ms"] > 0 and measured["child_ms"] > 0
         assert measured["forked_ms"] > 0 and measured["child_cpu_s"] > 0
-        assert measured["forked_cpu_s"] > 0  # the forked child's CPU is counted, not lost
+    # The forked children's CPU is counted, not lost: read in 10 ms clock ticks, one quick
+    # call's worth, so it is asserted over both operations' calls.
+    assert sum(measured["forked_cpu_s"] for measured in operations.values()) > 0
     assert figures["added_per_dub_s"] > 0
 
 
